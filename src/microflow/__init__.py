@@ -1,0 +1,16 @@
+"""microflow-geo: sub-pixel ground displacement from pre/post optical satellite images.
+
+Pipeline, one sub-package per stage::
+
+    io  ->  methods (model, correlators)  ->  tiling  ->  regularization  ->  products  ->  analysis
+
+Internal convention (see :mod:`microflow.convention`): a field ``d = (dx, dy)`` in pixels of the PRE
+grid, x = column (right), y = row (down); a ground feature at pre pixel p appears at p + d in post.
+"""
+
+__version__ = "0.1.0"
+
+from microflow.errors import MicroflowError  # noqa: E402
+from microflow.methods.base import DisplacementField  # noqa: E402
+
+__all__ = ["__version__", "MicroflowError", "DisplacementField"]

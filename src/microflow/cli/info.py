@@ -1,0 +1,55 @@
+"""``microflow info OUT.tif``: bands, units, method and statistics of a product."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="describe a displacement product")
+    p.add_argument("product", help="product GeoTIFF written by microflow (or COSI-Corr)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def describe(path: str) -> dict:
+    from microflow.errors import InputError
+    from microflow.products.geotiff import read_product
+
+    try:
+        data, tags, profile = read_product(path)
+    except Exception as exc:  # rasterio raises several types for unreadable files
+        raise InputError(f"cannot read product {path}: {exc}") from None
+    names = tags.pop("_descriptions", None) or [None] * data.shape[0]
+    bands = []
+    for i, band in enumerate(data):
+        finite = band[np.isfinite(band)]
+        stats = {"name": names[i] or f"band{i + 1}", "valid_fraction": float(finite.size / band.size)}
+        if finite.size:
+            stats.update(mean=float(finite.mean()), std=float(finite.std()), min=float(finite.min()),
+                         max=float(finite.max()), median=float(np.median(finite)))
+        bands.append(stats)
+    return {"path": path, "shape": [profile["height"], profile["width"]], "crs": str(profile.get("crs")),
+            "transform": list(profile["transform"])[:6] if profile.get("transform") else None,
+            "units": tags.get("UNITS"), "method": tags.get("METHOD"), "parameters": tags.get("PARAMETERS"),
+            "software": tags.get("SOFTWARE_VERSION"), "bands": bands}
+
+
+def run(args) -> int:
+    info = describe(args.product)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['path']}: {info['shape'][0]} x {info['shape'][1]}, CRS {info['crs']}")
+    print(f"method {info['method']}, units {info['units']}, {info['software']}")
+    print(f"parameters {info['parameters']}")
+    print(f"{'band':<12}{'valid%':>8}{'mean':>10}{'std':>10}{'min':>10}{'median':>10}{'max':>10}")
+    for b in info["bands"]:
+        if "mean" in b:
+            print(f"{b['name']:<12}{100 * b['valid_fraction']:>8.1f}{b['mean']:>10.4f}{b['std']:>10.4f}"
+                  f"{b['min']:>10.4f}{b['median']:>10.4f}{b['max']:>10.4f}")
+        else:
+            print(f"{b['name']:<12}{0.0:>8.1f}  (no valid pixel)")
+    return 0

@@ -1,0 +1,55 @@
+"""``microflow`` entry point: builds the parser from the sub-command modules and reports errors.
+
+Each sub-command module defines ``register(subparsers)``, which adds its parser and sets
+``func=run``. Modules keep heavy imports (torch, dask) inside ``run`` so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from microflow import __version__
+from microflow.errors import MicroflowError
+
+SUBCOMMANDS = ("estimate", "info", "plot", "synth", "synth_scene", "evaluate", "train",
+               "profile", "batch", "bench", "convert")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="microflow",
+        description="Sub-pixel ground displacement from pre/post optical satellite images (MicroFlow).",
+    )
+    parser.add_argument("--version", action="version", version=f"microflow-geo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"microflow.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"microflow.cli.{name}":
+                continue  # sub-command not part of this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except MicroflowError as exc:
+        print(f"microflow: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("microflow: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""User-facing errors. The CLI prints ``str(error)`` on one line and exits with status 2."""
+
+
+class MicroflowError(Exception):
+    """Base class of every error a user can cause (bad input, bad parameters, bad output path)."""
+
+
+class InputError(MicroflowError):
+    """An input raster is missing, unreadable, corrupt or inconsistent with its partner."""
+
+
+class ParameterError(MicroflowError, ValueError):
+    """A parameter is out of its valid range."""
+
+
+class OutputError(MicroflowError):
+    """The output cannot be written where asked."""

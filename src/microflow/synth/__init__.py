@@ -1,0 +1,1 @@
+"""Semi-synthetic benchmark: Okada fault fields on real satellite texture with temporal perturbations."""
