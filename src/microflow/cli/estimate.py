@@ -1,19 +1,27 @@
-"""``microflow estimate PRE POST -o OUT``: displacement product from a GeoTIFF pair."""
+"""``microflow estimate PRE POST -o OUT``: displacement product from a GeoTIFF pair of any size."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
+from microflow.api import DEFAULT_METHOD
 from microflow.cli.common import add_param_option, parse_params
 from microflow.methods import available_methods
 
-DEFAULT_METHOD = "freqcorr"
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def register(sub) -> None:
     p = sub.add_parser("estimate", help="estimate the displacement field of a pre/post pair",
                        description="Estimate the displacement of POST relative to PRE and write a 3-band "
-                                   "GeoTIFF (EW +east, NS +north, confidence) on the pre grid.")
+                                   "GeoTIFF (EW +east, NS +north, confidence) on the pre grid. Scenes of any "
+                                   "size are processed in overlapping windows with bounded memory.")
     p.add_argument("pre", help="pre-event image (GeoTIFF)")
     p.add_argument("post", help="post-event image on the same grid")
     p.add_argument("-o", "--output", required=True, help="output GeoTIFF")
@@ -25,17 +33,58 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_param_option(p)
+
+    tiles = p.add_argument_group("windows")
+    tiles.add_argument("--window", type=positive, metavar="PX",
+                       help="window side (default: the model's training window; 512 for the correlators)")
+    tiles.add_argument("--overlap", type=int, metavar="PX",
+                       help="overlap of neighbouring windows (default: window/4, and at least a "
+                            "correlator's own window)")
+    tiles.add_argument("--batch-size", type=positive, default=4, metavar="N", help="windows per batch (default 4)")
+
+    compute = p.add_argument_group("model and compute")
+    compute.add_argument("--model", metavar="NAME|PATH",
+                         help="MicroFlow weights: shipped model name or .safetensors file (default: compact)")
+    compute.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default auto)")
+    compute.add_argument("--threads", type=positive, metavar="N",
+                         help="CPU threads for torch (with --dask: threads per worker)")
+
+    reg = p.add_argument_group("regularization")
+    reg.add_argument("--regularize", choices=("ltv", "tv", "none"),
+                     help="a-posteriori regularizer (default: ltv for microflow, none for the correlators)")
+    reg.add_argument("--lambda", dest="reg_lambda", type=float, metavar="L", help="regularization weight λ")
+    reg.add_argument("--epsilon", type=float, metavar="EPS", help="log-TV ε [px]")
+    reg.add_argument("--reg-iters", type=positive, metavar="N", help="log-TV majorize-minimize iterations")
+
+    dask = p.add_argument_group("Dask (see docs/cluster.md)")
+    dask.add_argument("--dask", action="store_true", help="run on a local Dask cluster of worker processes")
+    dask.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    dask.add_argument("--dask-workers", type=positive, metavar="N",
+                      help="worker processes of the local cluster (default: one per core / threads)")
     p.set_defaults(func=run)
+
+
+def regularization_params(args) -> dict:
+    """The --lambda/--epsilon/--reg-iters values that were given, as solver keywords."""
+    given = {"lam": args.reg_lambda, "eps": args.epsilon, "outer_iters": args.reg_iters}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def run(args) -> int:
     from microflow.api import estimate_files
 
+    params = parse_params(args.param)
+    if args.model is not None:
+        params["model"] = args.model
     summary = estimate_files(args.pre, args.post, args.output, args.method, band=args.band, units=args.units,
                              overwrite=args.overwrite, plot=args.plot, progress=not args.quiet,
-                             **parse_params(args.param))
+                             tile_window=args.window, tile_overlap=args.overlap, tile_batch=args.batch_size,
+                             regularize=args.regularize, reg_params=regularization_params(args),
+                             device=args.device, threads=args.threads, dask=args.dask,
+                             dask_scheduler=args.dask_scheduler, dask_workers=args.dask_workers, **params)
     print(f"wrote {summary['output']} ({summary['method']}, {summary['shape'][0]}x{summary['shape'][1]}, "
-          f"{100 * summary['valid_fraction']:.1f}% valid, {summary['seconds']:.1f} s)", file=sys.stderr)
+          f"{100 * summary['valid_fraction']:.1f}% valid, {summary['windows']} windows of {summary['window']} px, "
+          f"regularize {summary['regularize']}, {summary['seconds']:.1f} s)", file=sys.stderr)
     if args.plot:
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0

@@ -11,15 +11,18 @@ def register(sub) -> None:
     p = sub.add_parser("info", help="describe a displacement product")
     p.add_argument("product", help="product GeoTIFF written by microflow (or COSI-Corr)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--pre", help="pre image: with --post, also report the photometric residual")
+    p.add_argument("--post", help="post image (see --pre)")
+    p.add_argument("--band", type=int, default=1, help="band of --pre/--post (default 1)")
     p.set_defaults(func=run)
 
 
 def describe(path: str) -> dict:
     from microflow.errors import InputError
-    from microflow.products.geotiff import read_product
+    from microflow.products.netcdf import read_product_any
 
     try:
-        data, tags, profile = read_product(path)
+        data, tags, profile = read_product_any(path)
     except Exception as exc:  # rasterio raises several types for unreadable files
         raise InputError(f"cannot read product {path}: {exc}") from None
     names = tags.pop("_descriptions", None) or [None] * data.shape[0]
@@ -38,7 +41,15 @@ def describe(path: str) -> dict:
 
 
 def run(args) -> int:
+    from microflow.errors import ParameterError
+
     info = describe(args.product)
+    if bool(args.pre) != bool(args.post):
+        raise ParameterError("--pre and --post go together")
+    if args.pre:
+        from microflow.analysis.photometric import format_residual, residual_for_product
+
+        info["photometric_residual"] = residual_for_product(args.product, args.pre, args.post, args.band)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -52,4 +63,6 @@ def run(args) -> int:
                   f"{b['min']:>10.4f}{b['median']:>10.4f}{b['max']:>10.4f}")
         else:
             print(f"{b['name']:<12}{0.0:>8.1f}  (no valid pixel)")
+    if "photometric_residual" in info:
+        print(format_residual(info["photometric_residual"]))
     return 0

@@ -97,7 +97,8 @@ def _read_band(ds, band: int, window, boundless: bool, role: str, out_shape=None
     try:
         data = ds.read(band, window=window, masked=True, boundless=boundless, out_shape=out_shape)
     except RasterioError as exc:
-        raise InputError(f"{role} image {ds.name} could not be read (corrupt or truncated?): {exc}") from None
+        detail = exc.__cause__ or exc  # rasterio's own message only says "see previous exception"
+        raise InputError(f"{role} image {ds.name} could not be read (corrupt or truncated?): {detail}") from None
     arr = np.ma.filled(data.astype(np.float32), np.nan)
     if ds.nodata is not None and np.isnan(ds.nodata):
         arr[~np.isfinite(arr)] = np.nan

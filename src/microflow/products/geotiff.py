@@ -36,11 +36,14 @@ def check_output_path(out_path: str | os.PathLike, inputs=(), overwrite: bool = 
             same = os.path.samefile(out, inp)
         if same:
             raise OutputError(f"output path is the same as an input: {out_path}")
+    if os.path.isdir(out):
+        raise OutputError(f"output path is a folder, not a file: {out_path}")
     if os.path.exists(out) and not overwrite:
         raise OutputError(f"output exists: {out_path} (use --overwrite to replace it)")
     folder = os.path.dirname(out) or "."
     if not os.path.isdir(folder):
-        raise OutputError(f"output folder does not exist: {folder}")
+        problem = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
+        raise OutputError(f"output folder {problem}: {folder}")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder is not writable: {folder}")
     return out
@@ -104,8 +107,13 @@ class ProductWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._ds.close()
         if exc_type is None:
-            os.replace(self._tmp, self.path)
-        elif os.path.exists(self._tmp):
+            try:
+                os.replace(self._tmp, self.path)
+                return
+            except OSError as err:
+                os.unlink(self._tmp)
+                raise OutputError(f"cannot write {self.path}: {err.strerror}") from None
+        if os.path.exists(self._tmp):
             os.unlink(self._tmp)
 
 

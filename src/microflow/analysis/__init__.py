@@ -1,0 +1,1 @@
+"""Analysis of displacement fields: accuracy metrics, dataset evaluation, plots and benchmark reports."""

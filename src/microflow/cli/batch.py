@@ -1,0 +1,40 @@
+"""``microflow batch PAIRS.csv --out DIR``: one product per pre/post pair, with a summary table."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from microflow.cli.common import add_param_option, parse_params
+from microflow.methods import available_methods
+
+DEFAULT_METHOD = "freqcorr"
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "batch", help="estimate many pairs listed in a CSV file",
+        description="Estimate one product per row 'pre,post[,name]' of PAIRS.csv (header optional, relative "
+                    "paths taken from the CSV's folder) into DIR/NAME.tif. Existing products are skipped; a "
+                    "failing pair is reported and the others continue. A summary table is printed and "
+                    "written to DIR/summary.csv. Exit status 1 if any pair failed.")
+    p.add_argument("pairs", help="CSV file of pre,post[,name] rows")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
+                   help=f"displacement method (default: {DEFAULT_METHOD})")
+    p.add_argument("--band", type=int, default=1, help="1-based band index read from both images (default 1)")
+    p.add_argument("--units", default="pixel", choices=("pixel", "meter"), help="units of EW/NS (default pixel)")
+    p.add_argument("--overwrite", action="store_true", help="recompute pairs whose product exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_param_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from microflow.batch import format_summary, run_batch
+
+    results = run_batch(args.pairs, args.out, args.method, parse_params(args.param), units=args.units,
+                        band=args.band, overwrite=args.overwrite, progress=not args.quiet)
+    print(format_summary(results))
+    print(f"wrote {os.path.join(args.out, 'summary.csv')}", file=sys.stderr)
+    return 1 if any(r.status == "failed" for r in results) else 0

@@ -1,0 +1,85 @@
+"""MicroFlow: GeoFlowNet applied K times with explicit warping (Bertrand et al. 2025).
+
+Algorithm (inputs already normalized, see :mod:`microflow.model.normalization`)::
+
+    f_1 = g_1([pre, post])
+    for k = 2 .. K:
+        f_k = f_{k-1} + g_k([pre, warp(post, f_{k-1})])     # warp(post, f)(p) = post(p + f(p))
+
+All fields are (B, 2, H, W) = (dx = +column, dy = +row) in pixels at full resolution, accumulated
+in float32 even under fp16 autocast (sub-pixel increments must not be rounded away). The paper's
+model has separate weights per iteration (``shared_weights=False``); shared weights is its ablation.
+Inputs whose size is not a multiple of 16 are reflect-padded and the fields cropped back.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from microflow.errors import ParameterError
+from microflow.model.geoflownet import DOWNSAMPLING, GeoFlowNet, build_geoflownet
+from microflow.model.warp import INTERPOLATIONS, crop_padding, pad_to_multiple, warp_backward
+
+
+class MicroFlowNet(nn.Module):
+    """K GeoFlowNet refinements with warping; ``forward(pre, post)`` -> list of K fields."""
+
+    def __init__(self, width: int = 64, iterations: int = 3, shared_weights: bool = False,
+                 interpolation: str = "bicubic") -> None:
+        super().__init__()
+        if int(iterations) < 1:
+            raise ParameterError(f"iterations must be >= 1, got {iterations}")
+        if interpolation not in INTERPOLATIONS:
+            raise ParameterError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+        self.iterations = int(iterations)
+        self.shared_weights = bool(shared_weights)
+        self.interpolation = interpolation
+        count = 1 if self.shared_weights else self.iterations
+        self.backbones = nn.ModuleList([build_geoflownet(width) for _ in range(count)])
+
+    @property
+    def width(self) -> int:
+        return self.backbones[0].width
+
+    @property
+    def config(self) -> dict:
+        """The keyword arguments of :func:`build_microflow` that rebuild this network."""
+        return {"width": self.width, "iterations": self.iterations,
+                "shared_weights": self.shared_weights, "interpolation": self.interpolation}
+
+    def backbone(self, k: int) -> GeoFlowNet:
+        """g_k, the network of iteration ``k`` (0-based)."""
+        return self.backbones[0] if self.shared_weights else self.backbones[k]
+
+    def forward(self, pre: torch.Tensor, post: torch.Tensor, iterations: int | None = None) -> list[torch.Tensor]:
+        """Fields f_1 .. f_K (each (B, 2, H, W), pixels) for normalized (B, 1, H, W) pre and post."""
+        steps = self.iterations if iterations is None else int(iterations)
+        if steps < 1 or (steps > self.iterations and not self.shared_weights):
+            raise ParameterError(f"this model runs 1 to {self.iterations} iterations, got {steps}")
+        if pre.shape != post.shape or pre.ndim != 4 or pre.shape[1] != 1:
+            raise ParameterError(f"pre and post must be (B, 1, H, W) of one shape, got "
+                                 f"{tuple(pre.shape)} and {tuple(post.shape)}")
+        pair, pads = pad_to_multiple(torch.cat([pre, post], 1), DOWNSAMPLING)
+        pre, post = pair[:, :1], pair[:, 1:]
+
+        flow = self.backbone(0)(torch.cat([pre, post], 1)).float()
+        flows = [flow]
+        for k in range(1, steps):
+            warped_post = warp_backward(post, flow, self.interpolation).to(pre.dtype)
+            flow = flow + self.backbone(k)(torch.cat([pre, warped_post], 1)).float()
+            flows.append(flow)
+        return [crop_padding(f, pads) for f in flows]
+
+
+def build_microflow(width: int = 64, iterations: int = 3, shared_weights: bool = False,
+                    interpolation: str = "bicubic") -> MicroFlowNet:
+    """MicroFlow network.
+
+    Args:
+        width: GeoFlowNet width (conv1 channels); 64 is the paper, smaller is a compact variant.
+        iterations: K, the number of refinements (3 in the paper).
+        shared_weights: one backbone reused at every iteration (the paper's ablation) instead of K.
+        interpolation: "bicubic" (paper) or "bilinear" sampling of the warp.
+    """
+    return MicroFlowNet(width, iterations, shared_weights, interpolation)

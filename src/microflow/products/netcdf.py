@@ -1,0 +1,198 @@
+"""CF-1.8 netCDF displacement products, the twin of the GeoTIFF product (xarray + rioxarray + netCDF4).
+
+Layout (``xarray.open_dataset`` reads it as is)::
+
+    dimensions  y (rows, top to bottom), x (columns)
+    x, y        cell-centre map coordinates from the pre grid's transform,
+                standard_name projection_x/y_coordinate (or longitude/latitude for a geographic CRS;
+                plain column/row centres without georeferencing)
+    spatial_ref grid mapping: crs_wkt, CF projection parameters and GeoTransform (rioxarray)
+    ew, ns      float32 (y, x), NaN fill: EW +east, NS +north, units "pixel" or "m"
+    confidence  float32 (y, x) in [0, 1], NaN where there is no estimate
+
+Global attributes: ``Conventions = "CF-1.8"``, ``method``, ``software_version``, ``convention``,
+``displacement_units`` and ``parameters`` (JSON). Signs and units go through
+:func:`microflow.convention.field_to_product`, exactly as for the GeoTIFF. Files are written to a
+temporary name beside the destination and renamed when complete.
+
+:func:`write_product_any` / :func:`read_product_any` pick GeoTIFF or netCDF from the file suffix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+from affine import Affine
+
+from microflow import __version__
+from microflow.convention import field_to_product, product_to_field
+from microflow.errors import InputError, OutputError
+
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
+VARIABLES = ("ew", "ns", "confidence")
+CF_UNITS = {"pixel": "pixel", "meter": "m"}
+CONVENTION = ("ew +east, ns +north, displacement of post relative to pre; "
+              "internal d=(dx,dy) px of the pre grid, x=column right, y=row down")
+
+
+def is_netcdf_path(path: str | os.PathLike) -> bool:
+    """True when the suffix of ``path`` names a netCDF file (``.nc``, ``.nc4``, ``.netcdf``)."""
+    return os.fspath(path).lower().endswith(NETCDF_SUFFIXES)
+
+
+def cell_centres(transform: Affine | None, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """1-D map coordinates of the column and row centres: ``x_j = c + a (j + ½)``, ``y_i = f + e (i + ½)``.
+
+    Raises :class:`OutputError` for a rotated grid, which 1-D CF coordinates cannot describe.
+    """
+    transform = transform or Affine.identity()
+    if transform.b != 0 or transform.d != 0:
+        raise OutputError("a rotated grid cannot be written as netCDF with 1-D x/y coordinates: use GeoTIFF")
+    x = transform.c + transform.a * (np.arange(width) + 0.5)
+    y = transform.f + transform.e * (np.arange(height) + 0.5)
+    return x, y
+
+
+def _coordinate_attrs(crs) -> tuple[dict, dict]:
+    if crs is None:
+        return ({"long_name": "column centre", "units": "1"}, {"long_name": "row centre", "units": "1"})
+    if crs.is_geographic:
+        return ({"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "axis": "X"},
+                {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north", "axis": "Y"})
+    unit = "m" if (crs.linear_units or "").lower() in ("metre", "meter", "m") else crs.linear_units
+    return ({"standard_name": "projection_x_coordinate", "long_name": "x coordinate of projection",
+             "units": unit, "axis": "X"},
+            {"standard_name": "projection_y_coordinate", "long_name": "y coordinate of projection",
+             "units": unit, "axis": "Y"})
+
+
+def to_xarray(field, profile: dict, method: str = "unknown", units: str = "pixel",
+              parameters: dict | None = None):
+    """An :class:`xarray.Dataset` of an internal field (dx, dy in pre pixels) in product convention."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
+
+    transform, crs = profile.get("transform"), profile.get("crs")
+    height, width = field.shape
+    x, y = cell_centres(transform, height, width)
+    ew, ns = field_to_product(field.dx, field.dy, transform, units)
+    invalid = ~(np.isfinite(ew) & np.isfinite(ns))
+    confidence = np.where(invalid, np.nan, np.clip(field.confidence, 0.0, 1.0)).astype(np.float32)
+    unit = CF_UNITS[units]
+    x_attrs, y_attrs = _coordinate_attrs(crs)
+    data_vars = {
+        "ew": (("y", "x"), ew, {"long_name": "eastward ground displacement of post relative to pre",
+                                "units": unit}),
+        "ns": (("y", "x"), ns, {"long_name": "northward ground displacement of post relative to pre",
+                                "units": unit}),
+        "confidence": (("y", "x"), confidence, {"long_name": "confidence of the displacement estimate",
+                                                "units": "1", "valid_min": 0.0, "valid_max": 1.0}),
+    }
+    ds = xr.Dataset(data_vars, coords={"x": ("x", x, x_attrs), "y": ("y", y, y_attrs)})
+    ds.attrs.update({
+        "Conventions": "CF-1.8", "title": "ground displacement field", "method": method,
+        "software_version": f"microflow-geo {__version__}", "convention": CONVENTION,
+        "displacement_units": units, "parameters": json.dumps(parameters or {}, default=str),
+    })
+    if crs is not None:
+        ds = ds.rio.write_crs(crs).rio.write_transform(transform)
+    return ds
+
+
+def netcdf_engine() -> str:
+    """The xarray engine that can write compressed netCDF-4 here: ``netcdf4``, else ``h5netcdf`` (needs h5py)."""
+    import importlib.util
+
+    if importlib.util.find_spec("netCDF4"):
+        return "netcdf4"
+    if importlib.util.find_spec("h5netcdf") and importlib.util.find_spec("h5py"):
+        return "h5netcdf"
+    raise OutputError("netCDF output needs the netCDF4 package (or h5netcdf with h5py): pip install netCDF4")
+
+
+def publish_file(tmp: str, path: str) -> None:
+    """Rename a finished temporary file into place with the usual ``0666 & ~umask`` mode.
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; products are meant to be shared.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+def write_netcdf(path: str | os.PathLike, field, profile: dict, method: str = "unknown", units: str = "pixel",
+                 parameters: dict | None = None) -> str:
+    """Write an internal field as a CF-1.8 netCDF product (atomic: temporary file, then rename)."""
+    path = os.fspath(path)
+    ds = to_xarray(field, profile, method, units, parameters)
+    encoding = {name: {**ds[name].encoding, "dtype": "float32", "_FillValue": np.float32(np.nan), "zlib": True,
+                       "complevel": 4} for name in VARIABLES}  # keeps rioxarray's grid_mapping
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".microflow-", suffix=".nc.tmp", dir=folder)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine=netcdf_engine(), encoding=encoding)
+        publish_file(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_netcdf(path: str | os.PathLike, as_field: bool = False):
+    """Read a netCDF product like :func:`microflow.products.geotiff.read_product`.
+
+    Returns ``(bands (3, H, W) float32 [EW, NS, confidence], tags, profile)`` with the GeoTIFF tag
+    names (``UNITS``, ``METHOD``, ``PARAMETERS``, ``SOFTWARE_VERSION``, ``CONVENTION``); with
+    ``as_field=True`` the first item is an internal DisplacementField.
+    """
+    import rioxarray  # noqa: F401
+    import xarray as xr
+
+    from microflow.methods.base import DisplacementField
+
+    if not os.path.isfile(os.fspath(path)):
+        raise InputError(f"product not found: {path}")
+    with xr.open_dataset(path, decode_coords="all") as ds:
+        missing = [name for name in VARIABLES if name not in ds]
+        if missing:
+            raise InputError(f"{path} is not a microflow netCDF product (missing {', '.join(missing)})")
+        bands = np.stack([ds[name].values.astype(np.float32) for name in VARIABLES])
+        crs = ds.rio.crs
+        transform = ds.rio.transform()
+        attrs = dict(ds.attrs)
+    units = attrs.get("displacement_units", "pixel")
+    tags = {"UNITS": units, "METHOD": attrs.get("method", "unknown"), "PARAMETERS": attrs.get("parameters", "{}"),
+            "SOFTWARE_VERSION": attrs.get("software_version", ""), "CONVENTION": attrs.get("convention", "")}
+    profile = {"driver": "netCDF", "height": bands.shape[1], "width": bands.shape[2], "count": 3,
+               "dtype": "float32", "nodata": np.nan, "crs": crs, "transform": transform}
+    if as_field:
+        dx, dy = product_to_field(bands[0], bands[1], transform, units)
+        return DisplacementField(dx, dy, bands[2]), tags, profile
+    tags["_descriptions"] = ("EW", "NS", "confidence")
+    return bands, tags, profile
+
+
+def write_product_any(path: str | os.PathLike, field, profile: dict, method: str = "unknown",
+                      units: str = "pixel", parameters: dict | None = None) -> str:
+    """Write a product as netCDF when ``path`` ends in ``.nc``/``.nc4``/``.netcdf``, else as GeoTIFF."""
+    if is_netcdf_path(path):
+        return write_netcdf(path, field, profile, method, units, parameters)
+    from microflow.products.geotiff import write_product
+
+    return write_product(path, field, profile, method=method, units=units, parameters=parameters)
+
+
+def read_product_any(path: str | os.PathLike, as_field: bool = False):
+    """Read a GeoTIFF or netCDF product (by suffix); same return value as ``read_product``."""
+    if is_netcdf_path(path):
+        return read_netcdf(path, as_field)
+    from microflow.products.geotiff import read_product
+
+    return read_product(path, as_field)

@@ -1,0 +1,85 @@
+"""One semi-synthetic sample: real texture, a random Okada rupture, temporal perturbations.
+
+``generate_sample(rng, size, category, textures)`` draws, in this order from ``rng``:
+
+1. a texture crop of ``size + 2 * MARGIN_PX`` pixels (the margin feeds content moved into view);
+2. a random rupture (:func:`~microflow.synth.ruptures.random_rupture`) and its field at pixel
+   centres (:func:`~microflow.synth.field.sample_rupture`), scaled so that the peak |d| over the
+   output equals a uniform draw in the category range;
+3. post = pre displaced by the field (:func:`~microflow.synth.forward.warp_by_field`);
+4. temporal perturbations (:func:`~microflow.synth.perturbations.perturb_pair`).
+
+The truth ``flow`` is ``[dx, dy]`` (+column, +row) in pre pixels at the pre pixel centres (the
+internal convention). ``params`` holds every draw; rupture segments are in metres in the output
+frame (``east = col * g``, ``north = -row * g``). Seeding: :func:`sample_rng` derives the
+generator of sample ``i`` from ``(seed, split, i)`` with :class:`numpy.random.SeedSequence`, so a
+sample does not depend on which process or in which order it is made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from microflow.errors import ParameterError
+from microflow.synth.faultdeform import SPLITS, Sample
+from microflow.synth.field import sample_rupture
+from microflow.synth.forward import constant_field, warp_by_field
+from microflow.synth.okada import FaultSegment
+from microflow.synth.perturbations import PerturbationRanges, perturb_pair
+from microflow.synth.ruptures import CATEGORY_PEAK_PX, Rupture, RuptureRanges, random_peak, random_rupture, trace_mask
+from microflow.synth.textures import TextureBank
+
+MARGIN_PX = 8  # >= max peak (4 px) + spline support
+NEAR_TRACE_EXTRA_PX = 2.0  # inverse-field points within peak + this of a trace get the exact jump
+
+
+def sample_rng(seed: int, split: str, sample_id: int, epoch: int = 0) -> np.random.Generator:
+    """The random generator of sample ``sample_id``: SeedSequence of (seed, split index, id[, epoch])."""
+    if split not in SPLITS:
+        raise ParameterError(f"split must be one of {SPLITS}, got {split!r}")
+    entropy = [int(seed), SPLITS.index(split), int(sample_id)] + ([int(epoch)] if epoch else [])
+    return np.random.default_rng(np.random.SeedSequence(entropy))
+
+
+def _shift_segment(seg: FaultSegment, rows: float, cols: float, g: float) -> FaultSegment:
+    """The same segment in a frame whose origin moved by (rows, cols) pixels."""
+    return FaultSegment(seg.east - cols * g, seg.north + rows * g, seg.strike, seg.dip, seg.rake, seg.slip,
+                        seg.length, seg.width, seg.top_depth)
+
+
+def generate_sample(rng: np.random.Generator, size: int | tuple[int, int], category: int, textures: TextureBank,
+                    *, sample_id: int = -1, displacement: bool = True,
+                    rupture_ranges: RuptureRanges = RuptureRanges(),
+                    perturbation_ranges: PerturbationRanges = PerturbationRanges()) -> Sample:
+    """A :class:`~microflow.synth.faultdeform.Sample` of ``size`` (int or (H, W)) in ``category``.
+
+    ``displacement=False`` gives the null sample: same draws, zero field, all perturbations.
+    """
+    if category not in CATEGORY_PEAK_PX:
+        raise ParameterError(f"category must be one of {tuple(CATEGORY_PEAK_PX)}, got {category!r}")
+    h, w = (size, size) if np.isscalar(size) else size
+    if min(h, w) < 8:
+        raise ParameterError(f"size must be at least 8 pixels, got {size}")
+    m = MARGIN_PX
+    texture = textures.sample(rng, h + 2 * m, w + 2 * m)
+    padded = (h + 2 * m, w + 2 * m)
+    rupture = random_rupture(rng, padded, rupture_ranges)
+    peak = random_peak(rng, category)
+    field = sample_rupture(rupture.segments, rupture.pixel_size, padded, rupture.poisson)
+    raw_peak = float(np.hypot(*field.total[:, m:m + h, m:m + w]).max())
+    field = field.scaled(peak / raw_peak)
+    if displacement:
+        near = field.near_traces_grid((m, m), (h, w), peak + NEAR_TRACE_EXTRA_PX)
+        pre, post = warp_by_field(texture, lambda r, c: field(r, c, near), m)
+        flow = np.ascontiguousarray(field.total[:, m:m + h, m:m + w])
+    else:
+        pre, post = warp_by_field(texture, constant_field(0.0, 0.0), m)
+        flow = np.zeros((2, h, w), np.float32)
+    pre, post, perturbations = perturb_pair(rng, pre, post, perturbation_ranges)
+    mask = trace_mask(rupture, padded)[m:m + h, m:m + w] if displacement else np.zeros((h, w), bool)
+    out_rupture = Rupture([_shift_segment(s, m, m, rupture.pixel_size) for s in rupture.segments],
+                          rupture.pixel_size, rupture.mechanism, rupture.poisson)
+    params = {"category": category, "peak_px": peak if displacement else 0.0, "size": [h, w],
+              "texture": textures.source, "split_area": textures.split,
+              "rupture": out_rupture.to_dict() if displacement else None, "perturbations": perturbations}
+    return Sample(pre, post, flow.astype(np.float32), category, mask, params, sample_id)

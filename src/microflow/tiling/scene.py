@@ -1,0 +1,97 @@
+"""Whole-scene estimation in one process with bounded memory.
+
+Pipeline (rows flow top to bottom, nothing scene-sized is ever held)::
+
+    window-row k:  read the band [o_k, o_k + window) x [0, W) of pre and post (one windowed read)
+                   -> predict its windows in batches -> add them to a float32 accumulator that
+                   covers only this band -> rows [o_k, o_{k+1}) are final: blend, restore NaN
+    rows        -> regroup into chunks of ``block`` rows, regularize in tiles with a halo
+                -> write each chunk into the tiled, compressed product (ProductWriter windows)
+
+Memory: one band of windows (the accumulator and the band read, ~``window`` x W), the rows kept as
+regularization context (``block + 2 halo`` rows) and one regularization tile, whatever the scene
+height; the scene width enters linearly. Progress: windows done / total on stderr (tqdm, ETA).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Iterator
+
+import numpy as np
+from rasterio.windows import Window
+from tqdm.auto import tqdm
+
+from microflow.io.raster import RasterPair, open_pair
+from microflow.products.geotiff import ProductWriter, check_output_path
+from microflow.tiling.blending import Accumulator, mask_invalid, predict_windows
+from microflow.tiling.normalization_stats import scene_statistics
+from microflow.tiling.plan import ScenePlan, plan_scene
+from microflow.tiling.predictors import Stats, WindowPredictor, cached_predictor, normalization_of
+from microflow.tiling.row_stream import RowChunk, regularized_chunks
+
+
+def blended_bands(pair: RasterPair, plan: ScenePlan, predictor: WindowPredictor,
+                  stats: tuple[Stats, Stats], bar: tqdm | None = None) -> Iterator[RowChunk]:
+    """Yield ``(row_start, field (3, n, W))``: the blended, NaN-masked rows each window-row finishes."""
+    grid = plan.grid
+    rows = grid.shape[0]
+    acc = Accumulator.zeros(0, 0, rows, grid.width)
+    for k, origin in enumerate(grid.row_origins):
+        origin = int(origin)
+        acc.advance(origin)
+        band = np.stack(pair.read(Window(0, origin, grid.width, rows)))
+        windows = [(origin, int(col)) for col in grid.col_origins]
+        done = 0
+        for (row, col), field in predict_windows(band, (origin, 0), windows, grid.shape, predictor, stats,
+                                                 plan.batch_size):
+            acc.add(row, col, field, grid.weights(row, col))
+            done += 1
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.update(len(windows) - done)  # windows without data are skipped, count them done
+        n = grid.rows_finished_after(k) - origin
+        yield origin, mask_invalid(acc.result()[:, :n], band[:, :n])
+
+
+def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, band: int = 1,
+                   units: str = "pixel", window: int | None = None, overlap: int | None = None,
+                   batch_size: int = 4, regularize: str | None = None, reg_params: dict | None = None,
+                   device: str = "auto", threads: int | None = None, overwrite: bool = False,
+                   progress: bool = True, method_params: dict | None = None, predictor_factory=None,
+                   **more_method_params) -> dict:
+    """Estimate the displacement of a GeoTIFF pair of any size and write the product GeoTIFF.
+
+    window, overlap: tile size and overlap [px] (defaults: see :mod:`microflow.tiling.plan`);
+    batch_size: windows per predictor call; regularize: "ltv", "tv", "none" or None (method
+    default), with ``reg_params`` (lam, eps, outer_iters, inner_iters, norm, gap_tol, halo, block);
+    device, threads: compute settings (torch). The method's own parameters go as extra keywords or,
+    for names the tiler also uses (a correlator's ``window``), in the ``method_params`` dict;
+    predictor_factory: a custom window predictor (see :class:`~microflow.tiling.predictors.PredictorSpec`).
+    Returns a summary dict (output, method, seconds, valid_fraction, shape, windows, ...).
+    """
+    start = time.perf_counter()
+    out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite)
+    with open_pair(pre_path, post_path, band) as pair:
+        plan, predictor = plan_scene(pair.shape, method, cached_predictor, window=window, overlap=overlap,
+                                     batch_size=batch_size, regularize=regularize, reg_params=reg_params,
+                                     device=device, threads=threads, predictor_factory=predictor_factory,
+                                     method_params={**(method_params or {}), **more_method_params})
+        plan.limit_threads(threads)
+        stats = scene_statistics(pair, normalization_of(predictor))
+        valid = 0
+        with ProductWriter(out_path, pair.profile, method, units, {"band": band, **plan.parameters()}) as writer, \
+                tqdm(total=plan.grid.count, unit="window", desc=method, disable=not progress,
+                     file=sys.stderr, dynamic_ncols=True) as bar:
+            bands = blended_bands(pair, plan, predictor, stats, bar)
+            for row, field in regularized_chunks(bands, plan.grid.height, plan.regularization):
+                writer.write(field[0], field[1], field[2], Window(0, row, plan.grid.width, field.shape[1]))
+                valid += int(np.count_nonzero(np.isfinite(field[0]) & np.isfinite(field[1])))
+    grid = plan.grid
+    return {"output": out_path, "method": method, "seconds": time.perf_counter() - start,
+            "valid_fraction": valid / (grid.height * grid.width), "shape": (grid.height, grid.width),
+            "windows": grid.count, "window": grid.window, "overlap": grid.overlap,
+            "regularize": plan.regularization.method, "backend": "single-process"}

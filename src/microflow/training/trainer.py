@@ -1,0 +1,283 @@
+"""The MicroFlow training loop: Adam + lr schedule + gradient clipping on the sequence L1 loss.
+
+Run directory layout::
+
+    RUN_DIR/config.yaml        resolved configuration
+    RUN_DIR/checkpoint.pt      resumable state (every ``ckpt_every`` steps, at the end, on SIGTERM/Ctrl-C)
+    RUN_DIR/log.csv            train loss / EPE and validation EPE per category and iteration
+    RUN_DIR/loss.png           the curves of log.csv
+    RUN_DIR/best.safetensors   weights with the lowest validation EPE (+ best.json / best.md cards)
+    RUN_DIR/final.safetensors  weights at the last step (+ cards)
+
+Validation EPE = mean over categories of the per-category mean EPE at the last iteration, on a
+fixed, in-memory validation set. AMP (fp16 autocast + GradScaler) is used only on CUDA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import signal
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from microflow.errors import MicroflowError, ParameterError
+from microflow.model.loss import end_point_error, sequence_loss
+from microflow.model.microflow_net import build_microflow
+from microflow.model.weights import resolve_device, save_weights
+from microflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from microflow.training.config import OptimConfig, TrainConfig, save_config
+from microflow.training.data import (TrainingPairs, build_raw_dataset, default_validation_set, epoch_batches,
+                                     stack_batch)
+from microflow.training.logbook import TrainingLog, plot_log
+
+MAX_BAD_STEPS = 20  # consecutive non-finite losses before giving up
+
+
+def lr_factor(step: int, optim: OptimConfig, total_steps: int) -> float:
+    """lr(step) / lr: step = lr_decay^floor(step / lr_step); cosine = m + (1 - m)(1 + cos(pi t)) / 2
+    with t = step / total_steps and m = min_lr_ratio; constant = 1."""
+    if optim.schedule == "step":
+        return optim.lr_decay ** (step // optim.lr_step)
+    if optim.schedule == "cosine":
+        t = min(step, total_steps) / total_steps
+        return optim.min_lr_ratio + (1.0 - optim.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
+    return 1.0
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, total_steps: int):
+    """Closed-form per-step schedule (:func:`lr_factor`): a resumed run follows its current config."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, optim, total_steps))
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Yield a dict whose "requested" turns True on SIGTERM (main thread only), then restore."""
+    flag = {"requested": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: flag.update(requested=True))
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Trainer:
+    """Train a MicroFlow network into ``out_dir``; ``fit()`` runs until steps, time budget or SIGTERM.
+
+    ``train_data`` (an indexable of raw sample dicts) and ``val_set`` ({category: batch dict}) replace
+    the datasets of the config, e.g. in tests.
+    """
+
+    def __init__(self, config: TrainConfig, out_dir: str | Path, *, train_data=None, val_set: dict | None = None,
+                 resume: bool = False) -> None:
+        self.config, run, data = config, config.run, config.data
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if run.threads:
+            torch.set_num_threads(run.threads)
+        self.device = resolve_device(run.device)
+        self.use_amp = run.amp and self.device.type == "cuda"
+        random.seed(run.seed)
+        np.random.seed(run.seed)
+        torch.manual_seed(run.seed)
+        self.net = build_microflow(**asdict(config.model)).to(self.device)
+        if run.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.optim.lr,
+                                          weight_decay=config.optim.weight_decay)
+        self.scheduler = build_scheduler(self.optimizer, config.optim, run.steps)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+        raw = train_data if train_data is not None else build_raw_dataset(
+            data, "train", data.categories, data.train_length, run.seed)
+        self.train_pairs = TrainingPairs(raw, data.crop, data.normalization, run.seed, data.flip_probability)
+        if len(self.train_pairs) < run.batch_size:
+            raise ParameterError(f"training set has {len(self.train_pairs)} samples, fewer than one batch")
+        self.val_set = val_set if val_set is not None else default_validation_set(data, config.val_crop)
+        self.step, self.seconds, self.best_epe, self.best_step = 0, 0.0, math.inf, None
+        if resume:
+            self._restore(self.out_dir / CHECKPOINT_NAME)
+        save_config(config, self.out_dir / "config.yaml")
+        self.log = TrainingLog(self.out_dir / "log.csv", list(self.val_set), config.model.iterations,
+                               resume_step=self.step if resume else None)
+
+    # ----------------------------------------------------------------- one optimisation step
+    def train_step(self, batch: dict) -> tuple[float, float]:
+        """Forward, sequence loss, backward, clip, Adam and scheduler step; returns (loss, EPE_K)."""
+        self.net.train()
+        pre, post, flow, valid = (batch[k].to(self.device, non_blocking=True) for k in ("pre", "post", "flow", "valid"))
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+            flows = self.net(pre, post)
+        loss = sequence_loss(flows, flow, self.config.optim.loss_gamma, valid)
+        self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return math.nan, math.nan
+        self.scaler.scale(loss).backward()
+        if self.config.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss.item(), end_point_error(flows[-1].detach(), flow, valid).item()
+
+    # ----------------------------------------------------------------- validation
+    @torch.inference_mode()
+    def validate(self) -> dict[int, list[float]]:
+        """{category: [EPE after iteration 1 .. K]} (px, float32 forward) on the fixed validation set."""
+        self.net.eval()
+        batch_size = self.config.run.batch_size
+        result = {}
+        for category, batch in self.val_set.items():
+            count = len(batch["pre"])
+            sums = [0.0] * self.config.model.iterations
+            for start in range(0, count, batch_size):
+                part = {k: batch[k][start:start + batch_size].to(self.device) for k in ("pre", "post", "flow", "valid")}
+                flows = self.net(part["pre"], part["post"])
+                for k, f in enumerate(flows):
+                    sums[k] += end_point_error(f, part["flow"], part["valid"]).item() * len(part["pre"])
+            result[category] = [s / count for s in sums]
+        return result
+
+    # ----------------------------------------------------------------- files
+    def checkpoint_state(self) -> dict:
+        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "step": self.step, "seconds": self.seconds, "best_epe": self.best_epe,
+                "best_step": self.best_step, "config": self.config.to_dict()}
+
+    def _restore(self, path: Path) -> None:
+        state = load_checkpoint(path)  # tensors on CPU; load_state_dict moves them
+        if state["config"]["model"] != asdict(self.config.model):
+            raise ParameterError(f"checkpoint model {state['config']['model']} differs from the config's "
+                                 f"{asdict(self.config.model)}; resume with the run's own config.yaml")
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state["scaler"] and self.use_amp:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        self.best_epe, self.best_step = float(state["best_epe"]), state["best_step"]
+
+    def save_weights(self, name: str, metrics: dict | None = None) -> Path:
+        """RUN_DIR/NAME.safetensors with a model card of the run and ``metrics``."""
+        c = self.config
+        training = {"data_source": c.data.source, "texture": c.data.texture, "categories": c.data.categories,
+                    "crop": c.data.crop, "batch_size": c.run.batch_size, "steps": self.step,
+                    "samples_seen": self.step * c.run.batch_size, "wall_seconds": round(self.seconds, 1),
+                    "device": str(self.device), "lr": c.optim.lr, "schedule": c.optim.schedule, "seed": c.run.seed}
+        return save_weights(self.out_dir / f"{name}.safetensors", self.net, normalization=c.data.normalization,
+                            window=c.data.crop, card={"training": training, "metrics": metrics or {}})
+
+    def _validation_row(self) -> dict:
+        tic = time.monotonic()
+        per_category = self.validate()
+        self.seconds += time.monotonic() - tic
+        last = self.config.model.iterations - 1
+        mean_epe = sum(v[last] for v in per_category.values()) / len(per_category)
+        metrics = {"step": self.step, "val_epe": mean_epe, "val_crop": self.config.val_crop,
+                   "epe_per_category": {str(c): v for c, v in per_category.items()}}
+        if mean_epe < self.best_epe:
+            self.best_epe, self.best_step = mean_epe, self.step
+            self.save_weights("best", metrics)
+        row = {"val_epe": mean_epe}
+        row.update({f"val_epe_c{c}_k{k + 1}": e for c, v in per_category.items() for k, e in enumerate(v)})
+        return row
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self) -> dict:
+        """Train until ``run.steps``, ``run.max_minutes`` or SIGTERM; returns a summary dict."""
+        run = self.config.run
+        steps_per_epoch = len(self.train_pairs) // run.batch_size
+        deadline = time.monotonic() + 60.0 * run.max_minutes if run.max_minutes else math.inf
+        stop_reason, bad_steps = "steps", 0
+        self._since_log = [0.0, 0.0, 0, 0.0, 0.0]  # loss sum, EPE sum, count, wall s, data-wait s
+        self._last_logged_step = self.step
+        with stop_on_sigterm() as sigterm, tqdm(total=run.steps, initial=self.step, desc="train", unit="step",
+                                                 disable=not run.progress, dynamic_ncols=True) as bar:
+            try:
+                while self.step < run.steps and stop_reason == "steps":
+                    epoch, offset = divmod(self.step, steps_per_epoch)
+                    self.train_pairs.set_epoch(epoch)
+                    loader = torch.utils.data.DataLoader(
+                        self.train_pairs, batch_sampler=epoch_batches(len(self.train_pairs), run.batch_size,
+                                                                      run.seed, epoch)[offset:],
+                        num_workers=self.config.data.num_workers, collate_fn=stack_batch)
+                    previous = time.monotonic()
+                    for batch in loader:
+                        waited = time.monotonic() - previous
+                        loss, epe = self.train_step(batch)
+                        bad_steps = bad_steps + 1 if math.isnan(loss) else 0
+                        if bad_steps >= MAX_BAD_STEPS:
+                            raise MicroflowError(f"training diverged: {MAX_BAD_STEPS} non-finite losses in a row "
+                                                 f"at step {self.step}; lower optim.lr")
+                        self.step += 1
+                        elapsed = time.monotonic() - previous
+                        self.seconds += elapsed
+                        self._accumulate(loss, epe, elapsed, waited)
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{loss:.4f}", best_val_epe=f"{self.best_epe:.4f}", refresh=False)
+                        self._after_step(epoch)
+                        previous = time.monotonic()
+                        if sigterm["requested"]:
+                            stop_reason = "sigterm"
+                        elif time.monotonic() > deadline:
+                            stop_reason = "time budget"
+                        if stop_reason != "steps" or self.step >= run.steps:
+                            break
+            except KeyboardInterrupt:
+                save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.checkpoint_state())
+                raise
+        return self._finish(stop_reason)
+
+    def _accumulate(self, loss: float, epe: float, elapsed: float, waited: float) -> None:
+        loss_sum, epe_sum, count, wall, data = self._since_log
+        if not math.isnan(loss):
+            loss_sum, epe_sum, count = loss_sum + loss, epe_sum + epe, count + 1
+        self._since_log = [loss_sum, epe_sum, count, wall + elapsed, data + waited]
+
+    def _after_step(self, epoch: int) -> None:
+        """Log, validate and checkpoint on their schedules."""
+        run, last = self.config.run, self.step >= self.config.run.steps
+        row = {}
+        if self.step % run.log_every == 0 or last:
+            loss_sum, epe_sum, count, wall, data = self._since_log
+            steps = self.step - self._last_logged_step
+            if count:
+                row.update(train_loss=loss_sum / count, train_epe=epe_sum / count)
+            row.update(step_s=wall / max(steps, 1), data_s=data / max(steps, 1))
+            self._since_log, self._last_logged_step = [0.0, 0.0, 0, 0.0, 0.0], self.step
+        if self.step % run.val_every == 0 or last:
+            row.update(self._validation_row())
+        if row:
+            row.update(step=self.step, epoch=epoch, seconds=round(self.seconds, 2),
+                       lr=self.optimizer.param_groups[0]["lr"])
+            self.log.append(row)
+            if "val_epe" in row:
+                plot_log(self.log.path, self.out_dir / "loss.png", list(self.val_set), self.config.model.iterations)
+        if self.step % run.ckpt_every == 0:
+            save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.checkpoint_state())
+
+    def _finish(self, stop_reason: str) -> dict:
+        save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.checkpoint_state())
+        final = self.save_weights("final", {"step": self.step})
+        plot_log(self.log.path, self.out_dir / "loss.png", list(self.val_set), self.config.model.iterations)
+        return {"step": self.step, "stop_reason": stop_reason, "wall_seconds": self.seconds,
+                "best_val_epe": self.best_epe, "best_step": self.best_step, "final_weights": str(final),
+                "best_weights": str(self.out_dir / "best.safetensors") if self.best_step is not None else None}
+
+
+def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, train_data=None,
+          val_set: dict | None = None) -> dict:
+    """Build a :class:`Trainer` and run it; returns its summary."""
+    return Trainer(config, out_dir, train_data=train_data, val_set=val_set, resume=resume).fit()

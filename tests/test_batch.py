@@ -1,0 +1,93 @@
+"""Batch processing: products per pair, a failing pair reported, re-runs skip finished pairs."""
+
+import csv
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+import microflow.api
+from microflow.batch import read_pairs_csv, run_batch
+from microflow.cli.main import main
+from microflow.errors import InputError
+from microflow.methods.base import DisplacementField
+
+GRID = Affine(10.0, 0.0, 0.0, 0.0, -10.0, 320.0)
+CALLS = []
+
+
+def _half_valid_shift(pre, post, *, progress=False, offset=0.25):
+    """Stand-in method: a constant field, no estimate in the left half (so valid % is 50)."""
+    CALLS.append(pre.shape)
+    dx = np.full(pre.shape, offset, np.float32)
+    dx[:, : pre.shape[1] // 2] = np.nan
+    return DisplacementField(dx, np.zeros_like(dx), np.ones_like(dx))
+
+
+@pytest.fixture(autouse=True)
+def stand_in_method(monkeypatch):
+    CALLS.clear()
+    monkeypatch.setattr(microflow.api, "get_method", lambda name: _half_valid_shift)
+
+
+def _tif(path, shape=(32, 32), seed=0):
+    image = np.random.default_rng(seed).random(shape).astype(np.float32)
+    with rasterio.open(path, "w", driver="GTiff", height=shape[0], width=shape[1], count=1, dtype="float32",
+                       crs="EPSG:32611", transform=GRID) as ds:
+        ds.write(image, 1)
+    return path
+
+
+@pytest.fixture
+def pairs_csv(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        _tif(data / f"pre{i}.tif", seed=i)
+        _tif(data / f"post{i}.tif", shape=(32, 40) if i == 1 else (32, 32), seed=10 + i)  # pair 1: broken
+    path = data / "pairs.csv"
+    path.write_text("pre,post,name\npre0.tif,post0.tif,alpha\npre1.tif,post1.tif,beta\n"
+                    f"{data / 'pre2.tif'},post2.tif\n")
+    return path
+
+
+def test_reads_header_relative_paths_and_default_names(pairs_csv):
+    jobs = read_pairs_csv(pairs_csv)
+    assert [j.name for j in jobs] == ["alpha", "beta", "pre2__post2"]
+    assert all(j.pre.startswith(str(pairs_csv.parent)) for j in jobs)
+    no_header = pairs_csv.parent / "plain.csv"
+    no_header.write_text("pre0.tif,post0.tif\n")
+    assert read_pairs_csv(no_header)[0].post == str(pairs_csv.parent / "post0.tif")
+    duplicate = pairs_csv.parent / "dup.csv"
+    duplicate.write_text("a.tif,b.tif,x\nc.tif,d.tif,x\n")
+    with pytest.raises(InputError, match="share the name"):
+        read_pairs_csv(duplicate)
+
+
+def test_failing_pair_is_reported_and_rerun_skips_done_pairs(pairs_csv, tmp_path):
+    out = tmp_path / "products"
+    results = run_batch(pairs_csv, out, "freqcorr", {"offset": 0.5}, progress=False)
+    assert [(r.name, r.status) for r in results] == [("alpha", "ok"), ("beta", "failed"), ("pre2__post2", "ok")]
+    assert "not on the same grid" in results[1].reason and "\n" not in results[1].reason
+    assert results[0].valid_percent == pytest.approx(50.0)
+    assert sorted(p.name for p in out.glob("*.tif")) == ["alpha.tif", "pre2__post2.tif"]
+    with rasterio.open(out / "alpha.tif") as ds:
+        assert np.nanmax(ds.read(1)) == pytest.approx(0.5)  # the -p parameter reached the method
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"] and "same grid" in rows[1]["reason"]
+
+    CALLS.clear()
+    again = run_batch(pairs_csv, out, "freqcorr", progress=False)
+    assert [r.status for r in again] == ["skipped", "failed", "skipped"]
+    assert CALLS == []  # nothing recomputed
+
+
+def test_cli_exit_status_and_summary_table(pairs_csv, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["batch", str(pairs_csv), "--out", str(out), "--quiet", "-p", "offset=0.1"]) == 1
+    table = capsys.readouterr().out
+    assert "beta" in table and "failed" in table and "2 ok, 0 skipped, 1 failed" in table
+    (pairs_csv.parent / "good.csv").write_text("pre0.tif,post0.tif,alpha\n")
+    assert main(["batch", str(pairs_csv.parent / "good.csv"), "--out", str(out), "--quiet"]) == 0
+    assert "0 ok, 1 skipped, 0 failed" in capsys.readouterr().out

@@ -1,0 +1,153 @@
+"""``microflow estimate`` / ``microflow info`` end to end: product content, signs, units, output paths."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from conftest import CRS, PIXEL_SIZE, TRANSFORM
+from microflow.products.geotiff import read_product
+
+DX, DY = 0.3, 0.2  # internal: +0.3 column (east), +0.2 row (south) on a north-up grid
+
+
+@pytest.fixture
+def pair(make_pair):
+    return make_pair(dx=DX, dy=DY)
+
+
+def estimate(cli, pre, post, out, *extra):
+    rc, _, err = cli("estimate", pre, post, "-o", out, "--method", "freqcorr", "--quiet", *extra)
+    assert rc == 0, err
+    return err
+
+
+def test_known_shift_in_pixels_and_product_layout(pair, tmp_path, cli):
+    out = tmp_path / "out.tif"
+    err = estimate(cli, *pair, out, "-p", "window=32")
+    assert "wrote" in err
+    with rasterio.open(out) as ds:
+        assert ds.count == 3 and ds.descriptions == ("EW", "NS", "confidence")
+        assert ds.dtypes == ("float32",) * 3
+        assert ds.crs == CRS and ds.transform == TRANSFORM and ds.shape == (128, 128)
+        tags = ds.tags()
+        ew, ns, conf = ds.read()
+    assert tags["UNITS"] == "pixel" and tags["METHOD"] == "freqcorr"
+    parameters = json.loads(tags["PARAMETERS"])
+    assert parameters["band"] == 1 and parameters["window"] == 32
+    assert tags["SOFTWARE_VERSION"].startswith("microflow-geo ")
+    valid = np.isfinite(ew)
+    assert valid.mean() > 0.4
+    np.testing.assert_array_equal(valid, np.isfinite(ns))
+    np.testing.assert_array_equal(valid, np.isfinite(conf))
+    assert np.nanmedian(ew) == pytest.approx(+0.30, abs=0.01)  # EW = dx
+    assert np.nanmedian(ns) == pytest.approx(-0.20, abs=0.01)  # NS = -dy (+north)
+    assert np.nanmax(np.abs(ew - 0.3)) < 0.05 and np.nanmax(np.abs(ns + 0.2)) < 0.05
+    assert np.nanmin(conf) >= 0.0 and np.nanmax(conf) <= 1.0
+    field, _, _ = read_product(out, as_field=True)
+    assert np.nanmedian(field.dx) == pytest.approx(DX, abs=0.01)
+    assert np.nanmedian(field.dy) == pytest.approx(DY, abs=0.01)
+
+
+def test_meter_units_scale_by_the_pixel_size(pair, tmp_path, cli):
+    out_px, out_m = tmp_path / "px.tif", tmp_path / "m.tif"
+    estimate(cli, *pair, out_px)
+    estimate(cli, *pair, out_m, "--units", "meter")
+    with rasterio.open(out_px) as px, rasterio.open(out_m) as m:
+        assert m.tags()["UNITS"] == "meter" and m.tags(1)["UNITS"] == "meter"
+        np.testing.assert_allclose(m.read(1), PIXEL_SIZE * px.read(1), rtol=1e-5, equal_nan=True)
+        np.testing.assert_allclose(m.read(2), PIXEL_SIZE * px.read(2), rtol=1e-5, equal_nan=True)
+        assert np.nanmedian(m.read(1)) == pytest.approx(9.0, abs=0.3)
+        assert np.nanmedian(m.read(2)) == pytest.approx(-6.0, abs=0.3)
+    field, _, _ = read_product(out_m, as_field=True)  # back to pixels through the tags
+    assert np.nanmedian(field.dx) == pytest.approx(DX, abs=0.01)
+
+
+def test_nodata_of_either_input_is_nan_in_the_product(make_pair, tmp_path, cli):
+    pre_hole = (slice(50, 70), slice(40, 60))
+    post_hole = (slice(90, 95), slice(20, 110))
+    pre, post = make_pair(nodata=65535, pre_nodata_block=pre_hole, post_nodata_block=post_hole, name="holes")
+    out = tmp_path / "out.tif"
+    estimate(cli, pre, post, out)
+    bands, _, _ = read_product(out)
+    for hole in (pre_hole, post_hole):
+        assert np.isnan(bands[:, hole[0], hole[1]]).all()
+    assert np.isfinite(bands[:, 20:40, 20:40]).all()  # away from the holes the field is estimated
+
+
+def test_info_describes_the_product(pair, tmp_path, cli):
+    out = tmp_path / "out.tif"
+    estimate(cli, *pair, out)
+    rc, text, _ = cli("info", out)
+    assert rc == 0 and "method freqcorr, units pixel" in text and "EPSG:32611" in text
+    assert [line.split()[0] for line in text.splitlines()[-3:]] == ["EW", "NS", "confidence"]
+    rc, text, _ = cli("info", out, "--json")
+    info = json.loads(text)
+    assert rc == 0 and info["shape"] == [128, 128] and info["units"] == "pixel"
+    ew = info["bands"][0]
+    assert ew["name"] == "EW" and ew["median"] == pytest.approx(0.3, abs=0.01) and 0.4 < ew["valid_fraction"] < 1
+
+
+def test_info_rejects_a_non_raster(tmp_path, cli, clean_failure):
+    text = tmp_path / "notes.tif"
+    text.write_text("not a raster")
+    clean_failure(cli("info", text), "cannot read product", "notes.tif")
+    clean_failure(cli("info", tmp_path / "missing.tif"), "missing.tif")
+
+
+def test_output_equal_to_an_input(pair, cli, clean_failure):
+    before = os.path.getmtime(pair[1])
+    clean_failure(cli("estimate", *pair, "-o", pair[1], "--quiet", "--overwrite"), "same as an input")
+    assert os.path.getmtime(pair[1]) == before
+
+
+def test_existing_output_needs_overwrite(pair, tmp_path, cli, clean_failure):
+    out = tmp_path / "out.tif"
+    out.write_bytes(b"keep me")
+    clean_failure(cli("estimate", *pair, "-o", out, "--quiet"), "output exists", "--overwrite")
+    assert out.read_bytes() == b"keep me"
+    estimate(cli, *pair, out, "--overwrite")
+    with rasterio.open(out) as ds:
+        assert ds.count == 3
+
+
+def test_output_folder_problems(pair, tmp_path, cli, clean_failure):
+    missing = tmp_path / "missing" / "out.tif"
+    clean_failure(cli("estimate", *pair, "-o", missing, "--quiet"), "does not exist", output=missing)
+    under_file = tmp_path / "afile.txt" / "out.tif"
+    (tmp_path / "afile.txt").write_text("x")
+    clean_failure(cli("estimate", *pair, "-o", under_file, "--quiet"), "is a file, not a folder")
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    clean_failure(cli("estimate", *pair, "-o", folder, "--quiet", "--overwrite"), "is a folder")
+    assert folder.is_dir() and not list(tmp_path.glob(".microflow-*"))
+
+
+def test_unwritable_output_folder(pair, tmp_path, cli, clean_failure):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            # root ignores permission bits; a file used as a folder is unwritable for everyone
+            (tmp_path / "plain").write_text("x")
+            out, expected = tmp_path / "plain" / "out.tif", "not a folder"
+        else:
+            out, expected = locked / "out.tif", "not writable"
+        clean_failure(cli("estimate", *pair, "-o", out, "--quiet"), expected, output=out)
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("param, message", [
+    ("window=0", "window must be a positive integer"),
+    ("step=-1", "step must be a positive integer"),
+    ("window=abc", "window"),
+    ("nonsense", "KEY=VALUE"),
+    ("wndow=32", "unknown parameter(s) wndow for method freqcorr"),
+])
+def test_nonsensical_parameters(param, message, pair, tmp_path, cli, clean_failure):
+    out = tmp_path / "out.tif"
+    clean_failure(cli("estimate", *pair, "-o", out, "--quiet", "-p", param), message, output=out)

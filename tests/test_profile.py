@@ -1,0 +1,126 @@
+"""Fault profiles: offsets of an Okada rupture and an analytic screw dislocation, signs, units, CLI."""
+
+import csv
+
+import numpy as np
+import pytest
+from affine import Affine
+from rasterio.crs import CRS
+
+from microflow.analysis.profile import apply_transform, offset_at_trace, profile_arrays, profile_product
+from microflow.cli.main import main
+from microflow.convention import product_to_field
+from microflow.errors import ParameterError
+from microflow.methods.base import DisplacementField
+from microflow.products.geotiff import write_product
+from microflow.synth.okada import FaultSegment, okada_surface
+
+PIXEL = 150.0
+SHAPE = (96, 96)
+GRID = Affine(PIXEL, 0.0, 400000.0, 0.0, -PIXEL, 3700000.0)
+CENTRE = apply_transform(GRID, SHAPE[1] / 2, SHAPE[0] / 2)
+
+
+def _pixel_centres():
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]] + 0.5
+    return apply_transform(GRID, cols, rows)
+
+
+def _strike_vector(strike):
+    s = np.radians(strike)
+    return np.array([np.sin(s), np.cos(s)])
+
+
+def _write_truth(path, ew, ns, units="meter"):
+    scale = 1.0 if units == "meter" else PIXEL
+    dx, dy = product_to_field(ew / scale, ns / scale, GRID, units)
+    profile = {"crs": CRS.from_epsg(32611), "transform": GRID, "height": SHAPE[0], "width": SHAPE[1]}
+    write_product(path, DisplacementField(dx, dy, np.ones(SHAPE)), profile, "truth", units)
+    return path
+
+
+def _okada_product(path, strike, rake, slip):
+    """Vertical surface-breaking fault, 80 km long and 10 km deep, centred on the 14.4 km grid."""
+    along = _strike_vector(strike)
+    length = 80000.0
+    seg = FaultSegment(CENTRE[0] - along[0] * length / 2, CENTRE[1] - along[1] * length / 2, strike, 90.0, rake,
+                       slip, length, 10000.0, 0.0)
+    ue, un, _ = okada_surface(*_pixel_centres(), seg)
+    return _write_truth(path, ue, un)
+
+
+def _segment(strike, half=3000.0):
+    along = _strike_vector(strike)
+    return tuple(np.array(CENTRE) - half * along), tuple(np.array(CENTRE) + half * along)
+
+
+@pytest.mark.parametrize("strike, rake, slip", [(30.0, 180.0, 2.0), (120.0, 0.0, 1.5)])
+def test_okada_offset_at_trace_within_five_percent(tmp_path, strike, rake, slip):
+    product = _okada_product(tmp_path / "okada.tif", strike, rake, slip)
+    start, end = _segment(strike)
+    prof = profile_product(product, start, end, width=9, half_length=6000.0, fit_distance=2000.0)
+    expected = slip if rake == 180.0 else -slip  # + right-lateral, - left-lateral
+    assert prof.parallel_offset.offset == pytest.approx(expected, rel=0.05)
+    assert abs(prof.normal_offset.offset) < 0.01 * slip
+    assert prof.units == "meter" and prof.distance_unit == "m"
+    # the same segment drawn the other way gives the same offset sense
+    reverse = profile_product(product, end, start, width=9, half_length=6000.0, fit_distance=2000.0)
+    assert reverse.parallel_offset.offset == pytest.approx(prof.parallel_offset.offset, rel=1e-6)
+
+
+def test_screw_dislocation_pixel_product_pixel_coordinates(tmp_path):
+    """u = (s/pi) atan(D/t) on each side: offset s at the trace; here an opening on a N-S fault."""
+    slip_px, depth = 1.2, 2000.0
+    east, _ = _pixel_centres()
+    t = CENTRE[0] - east  # distance to a north-going trace, + to the west (left)
+    u = np.sign(t) * slip_px * PIXEL / np.pi * np.arctan(depth / np.abs(t))
+    product = _write_truth(tmp_path / "screw.tif", -u, np.zeros(SHAPE), units="pixel")  # west side moves west
+    col = SHAPE[1] / 2 - 0.5
+    prof = profile_product(product, (col, 70.0), (col, 20.0), width=7, half_length=40, fit_distance=12, gap=1,
+                           pixel_coords=True)
+    assert prof.distance_unit == "px" and prof.units == "pixel"
+    assert prof.normal_offset.offset == pytest.approx(slip_px, rel=0.05)  # opening: sides move apart
+    assert abs(prof.parallel_offset.offset) < 1e-3
+    in_metres = profile_product(product, (col, 70.0), (col, 20.0), width=7, half_length=40, fit_distance=12,
+                                gap=1, pixel_coords=True, out_units="meter")
+    assert in_metres.normal_offset.offset == pytest.approx(PIXEL * prof.normal_offset.offset, rel=1e-6)
+
+
+def test_offset_fit_uncertainty_reflects_noise():
+    rng = np.random.default_rng(0)
+    distance = np.arange(-49.5, 50.0, 1.0)
+    values = np.where(distance > 0, 0.5, -0.5) + 0.01 * distance + rng.normal(0, 0.1, distance.size)
+    off = offset_at_trace(distance, values, gap=1.0, fit_distance=30.0)
+    assert abs(off.offset - 1.0) < 3 * off.sigma
+    assert 0.03 < off.sigma < 0.15  # two intercepts of 29-point fits with sigma 0.1 noise
+    exact = offset_at_trace(distance, np.where(distance > 0, 1.0, 0.0) + 0.2 * distance, gap=1.0, fit_distance=30)
+    assert exact.offset == pytest.approx(1.0) and exact.sigma < 1e-9
+
+
+def test_bad_segments_raise():
+    ew = np.zeros(SHAPE, np.float32)
+    with pytest.raises(ParameterError, match="zero length"):
+        profile_arrays(ew, ew, GRID, "pixel", CENTRE, CENTRE)
+    with pytest.raises(ParameterError, match="outside"):
+        profile_arrays(ew, ew, GRID, "pixel", (0.0, 0.0), (10.0, 10.0))
+    with pytest.raises(ParameterError, match="georeferencing"):
+        profile_arrays(ew, ew, None, "pixel", (10, 10), (10, 50), out_units="meter")
+
+
+def test_cli_profile_writes_csv_and_png(tmp_path, capsys):
+    product = _okada_product(tmp_path / "okada.tif", 0.0, 180.0, 1.0)
+    start, end = _segment(0.0)
+    prefix = tmp_path / "prof"
+    argv = ["profile", str(product), "--start", f"{start[0]},{start[1]}", "--end", f"{end[0]},{end[1]}",
+            "--width", "5", "--half-length", "4000", "--fit-distance", "1500", "-o", str(prefix)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.split()
+    assert float(printed[printed.index("fault-parallel") + 2]) == pytest.approx(1.0, rel=0.05)
+    rows = list(csv.DictReader(open(f"{prefix}.csv")))
+    assert list(rows[0]) == ["distance", "parallel_median", "parallel_std", "normal_median", "normal_std", "n"]
+    distance = np.array([float(r["distance"]) for r in rows])
+    parallel = np.array([float(r["parallel_median"]) for r in rows])
+    assert distance.min() < -3500 and distance.max() > 3500
+    assert parallel[distance > 0].min() > 0 > parallel[distance < 0].max()  # west side moves north
+    assert open(f"{prefix}.png", "rb").read(4) == b"\x89PNG"
+    assert main(argv) == 2  # outputs exist

@@ -1,0 +1,296 @@
+"""Whole-scene tiling: window grid, blending weights, global statistics, NaN masks, streaming.
+
+Fake predictors read the scene position of every pixel from the pre image itself
+(``pre = row * POSITION_BASE + col``, float32 GeoTIFF), return a known smooth field there, and can
+add an error near window borders, so misplaced windows or seams show up as errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from microflow.errors import ParameterError
+from microflow.products.geotiff import read_product
+from microflow.tiling.blending import Accumulator
+from microflow.tiling.plan import Regularization
+from microflow.tiling.row_stream import regularized_chunks
+from microflow.tiling.scene import estimate_scene
+from microflow.tiling.windows import WEIGHT_FLOOR, WindowGrid, axis_origins, taper
+
+POSITION_BASE = 1000.0
+TRANSFORM = Affine(10.0, 0.0, 300_000.0, 0.0, -10.0, 5_000_000.0)
+
+
+def true_field(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smooth field the fakes report at scene pixel (row, col) [px]."""
+    dx = 0.4 * np.sin(2 * np.pi * rows / 97.0) + cols / 500.0
+    dy = 0.3 * np.cos(2 * np.pi * cols / 71.0) - rows / 800.0
+    return dx.astype(np.float32), dy.astype(np.float32)
+
+
+class PositionPredictor:
+    """Window predictor returning :func:`true_field` at the positions encoded in ``pre``, plus
+    ``border_error`` px on the ``border`` outermost pixels of every window (a seam if blended badly)."""
+
+    preferred_window = 64
+
+    def __init__(self, border_error: float = 0.0, border: int = 4) -> None:
+        self.border_error = border_error
+        self.border = border
+        self.stats_seen: list = []
+
+    def predict(self, pre, post, pre_stats=None, post_stats=None) -> np.ndarray:
+        self.stats_seen.append((pre_stats, post_stats))
+        rows = np.floor(pre / POSITION_BASE)
+        cols = pre - rows * POSITION_BASE
+        dx, dy = true_field(rows, cols)
+        m, n = pre.shape[1:]
+        edge = np.minimum.outer(np.minimum(np.arange(m), np.arange(m)[::-1]),
+                                np.minimum(np.arange(n), np.arange(n)[::-1])) < self.border
+        dx = dx + self.border_error * edge
+        return np.stack([dx, dy, np.full_like(dx, 0.75)], axis=1).astype(np.float32)
+
+
+def write_position_pair(folder, height: int, width: int, nan_block=None) -> tuple[str, str]:
+    """Float32 pre/post GeoTIFFs with ``pre = row * POSITION_BASE + col`` (NaN = no data)."""
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    pre = rows * POSITION_BASE + cols
+    post = pre + 0.5
+    if nan_block is not None:
+        pre[nan_block] = np.nan
+    paths = []
+    for name, img in (("pre", pre), ("post", post)):
+        path = os.path.join(folder, f"{name}.tif")
+        with rasterio.open(path, "w", driver="GTiff", height=height, width=width, count=1, dtype="float32",
+                           crs="EPSG:32633", transform=TRANSFORM, nodata=np.nan) as ds:
+            ds.write(img, 1)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def run_fake(tmp_path, height, width, name="out.tif", predictor=None, **kwargs):
+    pre, post = write_position_pair(tmp_path, height, width, kwargs.pop("nan_block", None))
+    predictor = predictor or PositionPredictor()
+    kwargs.setdefault("regularize", "none")
+    summary = estimate_scene(pre, post, tmp_path / name, "fake", predictor_factory=lambda: predictor,
+                             progress=False, **kwargs)
+    field, tags, _ = read_product(tmp_path / name, as_field=True)
+    return field, summary, tags
+
+
+# ---------------------------------------------------------------- grid and weights
+def test_axis_origins_cover_the_axis_with_last_window_flush():
+    origins = axis_origins(200, 64, 48)
+    assert origins[0] == 0 and origins[-1] == 200 - 64
+    assert np.all(np.diff(origins) <= 48) and np.all(np.diff(origins) > 0)
+    assert list(axis_origins(64, 64, 48)) == [0]
+    assert WindowGrid(40, 300, 64, 16).shape == (40, 64)  # a short axis: the window shrinks to it
+
+
+def test_taper_is_flat_on_scene_edges_and_ramps_towards_neighbours():
+    first = taper(0, 64, 200, 16)
+    middle = taper(48, 64, 200, 16)
+    assert first[0] == 1.0 and first[-1] == pytest.approx(WEIGHT_FLOOR)  # scene edge left, neighbour right
+    assert middle[:4].max() == pytest.approx(WEIGHT_FLOOR) and middle[-1] == pytest.approx(WEIGHT_FLOOR)
+    assert middle[16:48].min() == 1.0 and middle.min() > 0          # floor: never exactly zero
+    assert np.all(np.diff(middle[:16]) >= 0)
+    # handover between neighbours at distance 48: the two ramps sum to 1 + floor across the overlap
+    np.testing.assert_allclose(first[48:] + middle[:16], 1.0 + WEIGHT_FLOOR, atol=1e-6)
+
+
+def test_grid_rejects_overlap_not_below_window():
+    with pytest.raises(ParameterError):
+        WindowGrid(100, 100, 64, 64)
+
+
+def test_accumulator_advance_keeps_the_rows_still_open():
+    acc = Accumulator.zeros(0, 0, 4, 3)
+    acc.add(0, 0, np.ones((3, 4, 4), np.float32), np.ones((4, 4), np.float32))
+    acc.advance(2)
+    assert acc.row0 == 2
+    np.testing.assert_array_equal(acc.weight, [[1, 1, 1], [1, 1, 1], [0, 0, 0], [0, 0, 0]])
+
+
+# ---------------------------------------------------------------- the streaming pipeline
+@pytest.mark.parametrize("shape, windows", [((150, 230), 3 * 5), ((40, 300), 1 * 6)])
+def test_blended_scene_equals_the_field_every_window_reports(tmp_path, shape, windows):
+    field, summary, tags = run_fake(tmp_path, *shape, window=64, overlap=16, batch_size=3)
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    dx, dy = true_field(rows, cols)
+    np.testing.assert_allclose(field.dx, dx, atol=2e-5)
+    np.testing.assert_allclose(field.dy, dy, atol=2e-5)
+    np.testing.assert_allclose(field.confidence, 0.75, atol=1e-6)
+    assert summary["windows"] == windows and summary["valid_fraction"] == 1.0
+    assert '"tile_window": 64' in tags["PARAMETERS"]
+
+
+def test_border_errors_are_blended_away_inside_the_scene(tmp_path):
+    predictor = PositionPredictor(border_error=0.5, border=4)
+    field, _, _ = run_fake(tmp_path, 160, 160, predictor=predictor, window=64, overlap=24)
+    rows, cols = np.mgrid[0:160, 0:160]
+    error = np.abs(field.dx - true_field(rows, cols)[0])
+    inner = error[4:-4, 4:-4]  # the scene's own edge has no neighbour to take over
+    assert inner.max() < 0.01, inner.max()
+    assert error[0, 80] == pytest.approx(0.5, abs=1e-4)  # ...and there the error stays, as it must
+
+
+def test_every_window_gets_the_global_statistics(tmp_path):
+    predictor = PositionPredictor()
+    run_fake(tmp_path, 130, 130, predictor=predictor, window=64, overlap=16, batch_size=1)
+    seen = {stats for stats in predictor.stats_seen}
+    assert len(predictor.stats_seen) == 9 and len(seen) == 1
+    (pre_center, pre_scale), (post_center, _) = seen.pop()
+    assert pre_center == pytest.approx(64.5 * POSITION_BASE + 64.5, rel=0.02)  # median of the scene
+    assert post_center == pytest.approx(pre_center + 0.5, abs=1.0) and pre_scale > 1000
+
+
+def test_no_data_comes_back_as_nan_and_empty_windows_are_skipped(tmp_path):
+    predictor = PositionPredictor()
+    block = (slice(0, 80), slice(0, 90))  # covers the first windows entirely
+    field, summary, _ = run_fake(tmp_path, 150, 150, predictor=predictor, window=64, overlap=16,
+                                 batch_size=1, nan_block=block)
+    assert np.isnan(field.dx[block]).all() and np.isnan(field.confidence[block]).all()
+    rest = np.ones((150, 150), bool)
+    rest[block] = False
+    assert np.isfinite(field.dx[rest]).all()
+    assert len(predictor.stats_seen) < summary["windows"] == 9
+    assert summary["valid_fraction"] == pytest.approx(rest.mean())
+
+
+def test_scene_smaller_than_a_window_is_one_window(tmp_path):
+    predictor = PositionPredictor()
+    field, summary, _ = run_fake(tmp_path, 40, 50, predictor=predictor, window=64, overlap=16)
+    rows, cols = np.mgrid[0:40, 0:50]
+    np.testing.assert_allclose(field.dx, true_field(rows, cols)[0], atol=2e-5)
+    assert summary["windows"] == 1 and len(predictor.stats_seen) == 1
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny torch problems on a shared machine: one thread avoids OpenMP spin contention."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_regularized_chunks_stream_and_match_a_whole_field_solve(one_torch_thread):
+    from microflow.regularization.log_tv import regularize
+
+    rng = np.random.default_rng(3)
+    height, width = 180, 120
+    cols = np.arange(width)[None, :]
+    dx = (np.where(cols > 50, 0.6, -0.2) + 0.05 * rng.normal(size=(height, width))).astype(np.float32)
+    dy = (0.1 + 0.05 * rng.normal(size=(height, width))).astype(np.float32)
+    whole = regularize(dx, dy, "ltv", outer_iters=2, inner_iters=30)
+    reg = Regularization("ltv", {"outer_iters": 2, "inner_iters": 30}, halo=48, block=64, device="cpu")
+    field = np.stack([dx, dy, np.ones_like(dx)])
+    consumed = []
+
+    def bands():
+        for start in range(0, height, 20):
+            consumed.append(start)
+            yield start, field[:, start:start + 20]
+
+    chunks = []
+    for start, rows in regularized_chunks(bands(), height, reg):
+        chunks.append((start, rows.shape[1], consumed[-1]))
+        np.testing.assert_allclose(rows[0], whole[0][start:start + rows.shape[1]], atol=1e-4)
+        np.testing.assert_allclose(rows[1], whole[1][start:start + rows.shape[1]], atol=1e-4)
+    assert [(s, n) for s, n, _ in chunks] == [(0, 64), (64, 64), (128, 52)]
+    assert chunks[0][2] < 64 + 48  # the first chunk is out once block + halo rows are in, not the scene
+
+
+def test_freqcorr_through_the_tiler_measures_a_known_shift(tmp_path, make_pair):
+    pre, post = make_pair(dx=0.3, dy=-0.2, size=192)
+    summary = estimate_scene(pre, post, tmp_path / "fc.tif", "freqcorr", window=96, progress=False,
+                             method_params={"window": 32, "step": 8})
+    field, tags, _ = read_product(tmp_path / "fc.tif", as_field=True)
+    assert summary["overlap"] >= 32 and summary["regularize"] == "none"
+    assert np.nanmedian(field.dx) == pytest.approx(0.3, abs=0.02)
+    assert np.nanmedian(field.dy) == pytest.approx(-0.2, abs=0.02)
+    # only the scene's own half-window border (16 px) is NaN: inner window borders are covered
+    assert summary["valid_fraction"] == pytest.approx(((192 - 32) / 192) ** 2, abs=0.02)
+    assert '"window": 32' in tags["PARAMETERS"] and '"tile_window": 96' in tags["PARAMETERS"]
+
+
+def save_tiny_model(path) -> str:
+    """A randomly initialised 2-iteration MicroFlow of width 2 (speed and plumbing, not accuracy)."""
+    import torch
+
+    from microflow.model.microflow_net import build_microflow
+    from microflow.model.weights import save_weights
+
+    torch.manual_seed(0)
+    return str(save_weights(path, build_microflow(width=2, iterations=2), window=64))
+
+
+def test_microflow_scene_is_the_estimator_on_windows_with_global_stats(tmp_path, make_pair, one_torch_thread):
+    from microflow.methods.microflow import MicroFlowEstimator
+    from microflow.model.normalization import image_stats
+
+    model = save_tiny_model(tmp_path / "tiny.safetensors")
+    pre, post = make_pair(dx=0.4, dy=0.1, size=96, nodata=65535, pre_nodata_block=(slice(0, 10), slice(0, 96)))
+    summary = estimate_scene(pre, post, tmp_path / "mf.tif", "microflow", model=model, progress=False,
+                             regularize="none", window=96, threads=1)
+    field, tags, _ = read_product(tmp_path / "mf.tif", as_field=True)
+    assert summary["window"] == 96 and summary["windows"] == 1  # the model's default is 64; 96 was asked
+    assert np.isnan(field.dx[:10]).all() and np.isfinite(field.dx[10:]).all()
+    with rasterio.open(pre) as a, rasterio.open(post) as b:
+        images = [np.where(ds.read_masks(1) > 0, ds.read(1), np.nan).astype(np.float32) for ds in (a, b)]
+    images[1][np.isnan(images[0])] = np.nan
+    stats = [image_stats(img) for img in images]
+    filled = [np.where(np.isnan(img), np.float32(st[0]), img) for img, st in zip(images, stats)]
+    expected = MicroFlowEstimator(model, device="cpu").predict(filled[0][None], filled[1][None], *stats)[0]
+    np.testing.assert_allclose(field.dx[10:], expected[0][10:], atol=1e-5)
+    np.testing.assert_allclose(field.dy[10:], expected[1][10:], atol=1e-5)
+    assert tags["METHOD"] == "microflow" and "tiny.safetensors" in tags["PARAMETERS"]
+
+
+def test_microflow_default_window_and_log_tv(tmp_path, make_pair, one_torch_thread):
+    model = save_tiny_model(tmp_path / "tiny.safetensors")
+    pre, post = make_pair(dx=0.4, dy=0.1, size=128)
+    summary = estimate_scene(pre, post, tmp_path / "mf.tif", "microflow", progress=False, threads=1,
+                             method_params={"model": model}, reg_params={"outer_iters": 1, "inner_iters": 10})
+    field, _, _ = read_product(tmp_path / "mf.tif", as_field=True)
+    assert (summary["window"], summary["overlap"], summary["regularize"]) == (64, 16, "ltv")
+    assert summary["windows"] == 9 and np.isfinite(field.dx).all()
+
+
+@pytest.mark.parametrize("kwargs", [{"regularize": "median"}, {"reg_params": {"lambda": 1.0}},
+                                    {"overlap": 64}, {"batch_size": 0}])
+def test_bad_settings_fail_before_any_work(tmp_path, kwargs):
+    pre, post = write_position_pair(tmp_path, 80, 80)
+    with pytest.raises(ParameterError):
+        estimate_scene(pre, post, tmp_path / "bad.tif", "fake", predictor_factory=PositionPredictor,
+                       window=64, progress=False, **kwargs)
+    assert not (tmp_path / "bad.tif").exists()
+
+
+def test_cli_window_and_regularization_options_reach_the_product(tmp_path, make_pair, cli, one_torch_thread):
+    pre, post = make_pair(dx=0.3, dy=-0.2, size=160)
+    out = tmp_path / "cli.tif"
+    rc, _, err = cli("estimate", pre, post, "-o", out, "--method", "freqcorr", "--quiet", "-p", "window=32",
+                     "--window", "96", "--overlap", "40", "--batch-size", "2", "--regularize", "tv",
+                     "--lambda", "0.01", "--threads", "1")
+    assert rc == 0, err
+    assert "9 windows of 96 px" in err and "regularize tv" in err  # origins 0, 56, 64 per axis
+    _, tags, _ = read_product(out)
+    params = json.loads(tags["PARAMETERS"])
+    assert params == {"band": 1, "window": 32, "tile_window": 96, "tile_overlap": 40, "regularize": "tv",
+                      "reg_lam": 0.01, "reg_halo": 128, "reg_block": 1024}
+
+
+def test_cli_rejects_an_overlap_not_below_the_window(tmp_path, make_pair, cli, clean_failure):
+    pre, post = make_pair(size=64)
+    out = tmp_path / "bad.tif"
+    clean_failure(cli("estimate", pre, post, "-o", out, "--quiet", "--window", "32", "--overlap", "32"),
+                  "overlap", output=out)
