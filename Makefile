@@ -24,5 +24,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)
+	$(BIN)/microflow bench --out docs
+
 clean:
 	rm -rf $(VENV) out .pytest_cache

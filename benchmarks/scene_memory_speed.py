@@ -3,7 +3,8 @@
 Acceptance (issue 5): peak RSS <= 2 GB for the default model with log-TV on 8192², and >= 10
 megapixels/min with log-TV on 2 cores. Each run is a separate ``microflow estimate`` process; its
 peak resident set comes from ``os.wait4`` (``ru_maxrss`` of that child alone). Throughput =
-scene pixels / wall time of the whole command (reading, model, regularization, writing).
+scene pixels / wall time of the whole command (reading, model, regularization, writing); per CPU
+minute (user + system time of the child) too, which depends less on other load on the machine.
 
 The scene: pre = a texture of scikit-image's CC0 pictures mirror-tiled over the scene (a
 deterministic function of the global pixel position), post = pre moved by a constant sub-pixel
@@ -94,8 +95,8 @@ def fresh_compact_model(path: Path) -> Path:
                         card={"note": "random weights for speed benchmarks"})
 
 
-def run_measured(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in GB) of one child process."""
+def run_measured(command: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in GB) of one child process."""
     start = time.perf_counter()
     child = subprocess.Popen(command)
     _, status, usage = os.wait4(child.pid, 0)
@@ -103,7 +104,7 @@ def run_measured(command: list[str]) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"command failed ({status}): {' '.join(command)}")
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return seconds, usage.ru_maxrss * scale / 1e9
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * scale / 1e9
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                        "-o", str(folder / f"out_{reg}.tif"), "--overwrite", "--method", "microflow",
                        "--model", model, "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                        "--regularize", reg]
-            seconds, peak_gb = run_measured(command)
+            seconds, cpu_seconds, peak_gb = run_measured(command)
             results.append({"regularize": reg, "width": args.size, "height": height, "seconds": round(seconds, 1),
                             "megapixels_per_min": round(megapixels / seconds * 60, 2),
+                            "megapixels_per_cpu_min": round(megapixels / cpu_seconds * 60, 2),
                             "peak_rss_gb": round(peak_gb, 3), "threads": args.threads, "model": model})
             print(json.dumps(results[-1]), flush=True)
         for r in results:

@@ -6,7 +6,7 @@ import skimage.data
 
 from microflow.errors import ParameterError
 from microflow.methods import get_method
-from microflow.methods.optical_flow import (estimate_farneback, estimate_tvl1, joint_unit_scale,
+from microflow.methods.optical_flow import (estimate_farneback, estimate_tvl1, unit_scale_each,
                                             photometric_confidence, to_uint8)
 from microflow.synth.shift import fourier_shift
 
@@ -55,17 +55,18 @@ def test_output_shape_dtype_and_confidence_range(method):
 
 def test_photometric_confidence_prefers_the_true_field():
     pre, post = texture_pair(0.6, -0.4)
-    pre_u, post_u = joint_unit_scale(pre, post)
+    pre_u, post_u = unit_scale_each(pre, post)
     ones = np.ones_like(pre_u)
     right = photometric_confidence(pre_u, post_u, 0.6 * ones, -0.4 * ones)
     wrong = photometric_confidence(pre_u, post_u, -0.6 * ones, 0.4 * ones)
     assert np.median(right[INNER]) > 0.85 > 0.6 > np.median(wrong[INNER])
 
 
-def test_joint_scaling_keeps_a_brightness_change():
+def test_per_image_scaling_absorbs_gain_and_offset():
     pre = np.linspace(0, 100, 400, dtype=np.float32).reshape(20, 20)
-    pre_u, post_u = joint_unit_scale(pre, pre + 50)
-    assert post_u.mean() > pre_u.mean() + 0.2
+    pre_u, post_u = unit_scale_each(pre, 1.7 * pre + 50)
+    np.testing.assert_allclose(post_u, pre_u, atol=1e-5)
+    assert np.percentile(pre_u, 0.5) == pytest.approx(0.0, abs=1e-6)
     assert to_uint8(np.array([-0.2, 0.5, 1.4])).tolist() == [0, 128, 255]
 
 

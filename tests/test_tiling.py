@@ -201,7 +201,7 @@ def test_regularized_chunks_stream_and_match_a_whole_field_solve(one_torch_threa
             yield start, field[:, start:start + 20]
 
     chunks = []
-    for start, rows in regularized_chunks(bands(), height, reg):
+    for start, rows in regularized_chunks(bands(), height, width, reg, band_rows=20):
         chunks.append((start, rows.shape[1], consumed[-1]))
         np.testing.assert_allclose(rows[0], whole[0][start:start + rows.shape[1]], atol=1e-4)
         np.testing.assert_allclose(rows[1], whole[1][start:start + rows.shape[1]], atol=1e-4)

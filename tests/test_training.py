@@ -38,10 +38,18 @@ class TinyShiftPairs:
                 "category": category, "fault_mask": np.zeros(pre.shape, bool)}
 
 
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    """Tiny models run on one thread (the trainer sets it process-wide); restore it afterwards."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_config(tmp_path, *extra):
     overrides = ["model.width=4", "model.iterations=2", "data.crop=32", "data.size=48", "data.train_length=16",
                  "run.batch_size=4", "run.steps=6", "run.val_every=3", "run.ckpt_every=2", "run.log_every=1",
-                 "run.progress=false", "run.threads=2", "optim.lr=1e-3", *extra]
+                 "run.progress=false", "run.threads=1", "optim.lr=1e-3", *extra]
     return load_config(None, overrides)
 
 
@@ -190,7 +198,7 @@ def test_microflow_train_cli_end_to_end(tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text("model: {width: 4, iterations: 2}\n"
                       "data: {size: 48, crop: 32, train_length: 8, texture: skimage, val_per_category: 2}\n"
-                      "run: {steps: 3, batch_size: 4, val_every: 3, ckpt_every: 2, threads: 2}\n")
+                      "run: {steps: 3, batch_size: 4, val_every: 3, ckpt_every: 2, threads: 1}\n")
     run = tmp_path / "run"
     assert main(["train", "--config", str(config), "--out", str(run), "--quiet"]) == 0
     assert main(["train", "--config", str(config), "--out", str(run), "--quiet"]) == 2  # refuses to overwrite

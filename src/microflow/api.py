@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from microflow.errors import InputError, ParameterError
-from microflow.io.raster import check_usable, open_pair
+from microflow.io.raster import check_usable
 from microflow.methods import get_method
 from microflow.methods.base import DisplacementField
 from microflow.products.geotiff import check_output_path

@@ -10,7 +10,7 @@ exactly once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +22,8 @@ class DisplacementField:
     dx: np.ndarray
     dy: np.ndarray
     confidence: np.ndarray
+    #: optional per-iteration estimates of iterative methods, each (2, H, W) [dx, dy]
+    iterations: list | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.dx = np.asarray(self.dx, np.float32)
@@ -51,8 +53,9 @@ class DisplacementField:
     def masked(self, invalid: np.ndarray) -> "DisplacementField":
         """Copy with NaN (and NaN confidence) where ``invalid`` is True."""
         bad = np.asarray(invalid, bool) | ~self.valid
+        iterations = None if self.iterations is None else [np.where(bad, np.nan, f) for f in self.iterations]
         return DisplacementField(np.where(bad, np.nan, self.dx), np.where(bad, np.nan, self.dy),
-                                 np.where(bad, np.nan, self.confidence))
+                                 np.where(bad, np.nan, self.confidence), iterations)
 
     @classmethod
     def zeros(cls, shape: tuple[int, int]) -> "DisplacementField":

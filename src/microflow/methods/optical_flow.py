@@ -1,7 +1,8 @@
 """Dense optical-flow baselines: OpenCV Farneback and scikit-image TV-L1.
 
-Both images are first scaled jointly by the same robust range ``[lo, hi]`` (the 0.5 and 99.5
-percentiles of both images together), so that a brightness change between them is kept.
+Each image is first scaled by its own robust range ``[lo, hi]`` (its 0.5 and 99.5 percentiles) onto
+[0, 1], which absorbs a gain/offset change between the acquisitions (both flows assume brightness
+constancy; a joint range made TV-L1 fail on the synthetic benchmark's radiometric changes).
 
 Sign conventions (converted here, once, and checked by the tests with a known shift):
 
@@ -33,11 +34,15 @@ RESIDUAL_SIGMA = 1.5
 LOCAL_CONTRAST_SIGMA = 3.0
 
 
-def joint_unit_scale(pre: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both images mapped linearly by one robust range [lo, hi] -> [0, 1] (not clipped), float32."""
-    lo, hi = np.percentile(np.concatenate([pre.ravel(), post.ravel()]), ROBUST_PERCENTILES)
-    scale = 1.0 / (hi - lo) if hi > lo else 1.0
-    return ((pre - lo) * scale).astype(np.float32), ((post - lo) * scale).astype(np.float32)
+def unit_scale_each(pre: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image mapped linearly by its own robust range [lo, hi] -> [0, 1] (not clipped), float32."""
+
+    def unit(img: np.ndarray) -> np.ndarray:
+        lo, hi = np.percentile(img, ROBUST_PERCENTILES)
+        scale = 1.0 / (hi - lo) if hi > lo else 1.0
+        return ((img - lo) * scale).astype(np.float32)
+
+    return unit(pre), unit(post)
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
@@ -85,7 +90,7 @@ def estimate_farneback(pre: np.ndarray, post: np.ndarray, *, progress: bool = Fa
         raise ParameterError(f"poly_n must be 5 or 7, got {poly_n!r}")
     poly_sigma = number_in("poly_sigma", poly_sigma, 0.0, 10.0, low_open=True)
 
-    pre_u, post_u = joint_unit_scale(pre, post)
+    pre_u, post_u = unit_scale_each(pre, post)
     flags = cv2.OPTFLOW_FARNEBACK_GAUSSIAN if gaussian_window else 0
     flow = cv2.calcOpticalFlowFarneback(to_uint8(pre_u), to_uint8(post_u), None, pyr_scale, levels,
                                         winsize, iterations, int(poly_n), poly_sigma, flags)
@@ -111,7 +116,7 @@ def estimate_tvl1(pre: np.ndarray, post: np.ndarray, *, progress: bool = False,
     num_iter = positive_int("num_iter", num_iter)
     tol = number_in("tol", tol, 0.0, 1.0, low_open=True)
 
-    pre_u, post_u = joint_unit_scale(pre, post)
+    pre_u, post_u = unit_scale_each(pre, post)
     v, u = optical_flow_tvl1(pre_u, post_u, attachment=attachment, tightness=tightness,
                              num_warp=num_warp, num_iter=num_iter, tol=tol, prefilter=False,
                              dtype=np.float32)

@@ -27,9 +27,11 @@ the data term): with ``K = {p : |p_e| <= w_e}`` (aniso) or ``{|p_p| <= w_p}`` (i
 
 so ``||u - u*||² = O(1/k²)``, until τ reaches ``MIN_PRIMAL_STEP``; from there θ = 1 and the steps stay
 fixed (Algorithm 1), which converges much faster late on (tested: 32×40 random weights, 300
-iterations, max error 1e-6 instead of 1e-2 with ever-shrinking τ). All buffers are preallocated and updated in place (the solver is
-memory-bandwidth bound). The duality gap ``P(u) - D(p) >= P(u) - P(u*)``, with
-``D(p) = 1/2 ||f||² - 1/2 ||f - Dᵀp||²``, certifies accuracy and is the optional stopping rule.
+iterations, max error 1e-6 instead of 1e-2 with ever-shrinking τ). Chosen over FISTA on the dual
+(Beck & Teboulle's FGP): on the second log-TV step of a 256² field, 100 iterations left a relative
+energy excess of 5e-3 instead of 2e-2. All buffers are preallocated and
+updated in place (the solver is memory-bandwidth bound). The duality gap ``P(u) - D(p) >= P(u) - P(u*)``,
+with ``D(p) = 1/2 ||f||² - 1/2 ||f - Dᵀp||²``, certifies accuracy and is the optional stopping rule.
 Runs on the device and in the dtype of ``f`` (float32 is enough: see the tests). A dual ``p`` can be
 passed back in to warm-start a nearby problem (majorize-minimize).
 """
@@ -103,20 +105,26 @@ def _check(norm: str, iters: int, check_every: int) -> None:
 
 
 def _prepare(f: Tensor, valid: Tensor | None, norm: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(f with invalid pixels set to 0, valid mask, e_x, e_y); valid is (B, H, W) for aniso, (H, W) for iso."""
+    """(f with invalid pixels set to 0, valid, e_x, e_y). valid (and e) keep the smallest shape:
+    (1 or B, H, W) for aniso (a mask shared by all slices is not copied), (H, W) for iso."""
     if f.ndim != 3:
         raise ParameterError(f"f must be (H, W) or (B, H, W), got shape {tuple(f.shape)}")
     finite = torch.isfinite(f)
     if valid is None:
         valid = finite.all(dim=0) if norm == "iso" else finite
-    valid = torch.broadcast_to(valid.to(f.device, torch.bool), f.shape[-2:] if norm == "iso" else f.shape)
+    valid = valid.to(f.device, torch.bool)
+    if norm == "iso":
+        valid = torch.broadcast_to(valid, f.shape[-2:])
+    elif valid.ndim == 2 or valid.shape[0] != f.shape[0]:
+        valid = torch.broadcast_to(valid, (1,) + f.shape[-2:])
     f = torch.where(finite & valid, f, torch.zeros((), dtype=f.dtype, device=f.device))
     ex, ey = edge_masks(valid)
     return f, valid, ex.to(f.dtype), ey.to(f.dtype)
 
 
 def _bounds(weights: Weights, f: Tensor, ex: Tensor, ey: Tensor, norm: str) -> tuple[Tensor, ...]:
-    """Dual bounds: aniso (b_x, b_y, -b_x, -b_y), b = w e expanded to f.shape; iso (w_p,) of (H, W)."""
+    """Dual bounds: aniso (b_x, b_y, -b_x, -b_y), b = w e of shape (1 or B, H, W) (broadcast over the
+    slices by the projection, so shared weights are read once); iso (w_p,) of shape (H, W)."""
     if norm == "iso":
         if isinstance(weights, tuple):
             raise ParameterError("norm='iso' takes one weight per pixel, not a (w_x, w_y) pair")
@@ -130,23 +138,26 @@ def _bounds(weights: Weights, f: Tensor, ex: Tensor, ey: Tensor, norm: str) -> t
         w = torch.as_tensor(w, dtype=f.dtype, device=f.device)
         if bool((w < 0).any()):
             raise ParameterError("TV weights must be >= 0")
-        out.append(torch.broadcast_to(w * e, f.shape).contiguous())
+        b = w * e
+        out.append(torch.broadcast_to(b, torch.broadcast_shapes(b.shape, (1,) + f.shape[-2:])).contiguous())
     return out[0], out[1], -out[0], -out[1]
 
 
-def _project(px: Tensor, py: Tensor, bounds: tuple[Tensor, ...], ex: Tensor, ey: Tensor,
-             norm: str) -> None:
-    """In place: Euclidean projection onto K (zero the missing edges first, then clip / shrink)."""
+def _project(px: Tensor, py: Tensor, bounds: tuple[Tensor, ...], ex: Tensor | None,
+             ey: Tensor | None, norm: str) -> None:
+    """In place: Euclidean projection onto K. Iso zeroes the missing edges first (skipped when
+    ``ex`` is None: without holes the last column / row of p are never written, so they stay 0)."""
     if norm == "aniso":
         bx, by, neg_bx, neg_by = bounds
         torch.clamp(px, min=neg_bx, max=bx, out=px)
         torch.clamp(py, min=neg_by, max=by, out=py)
         return
     (w,) = bounds
-    px.mul_(ex)
-    py.mul_(ey)
-    length = (px.square() + py.square()).sum(dim=0).sqrt_()            # (H, W), joint over slices
-    scale = (w / length.clamp_min_(torch.finfo(px.dtype).tiny)).clamp_max_(1.0)
+    if ex is not None:
+        px.mul_(ex)
+        py.mul_(ey)
+    squared = torch.sum(px * px + py * py, dim=0)                      # (H, W), joint over slices
+    scale = squared.clamp_min_(torch.finfo(px.dtype).tiny).rsqrt_().mul_(w).clamp_max_(1.0)  # min(1, w/|p|)
     px.mul_(scale)
     py.mul_(scale)
 
@@ -178,10 +189,10 @@ def _divergence_plus(f: Tensor, px: Tensor, py: Tensor, out: Tensor) -> None:
 
 
 @torch.no_grad()
-def weighted_tv(f: Tensor, weights: Weights, *, norm: Norm = "aniso", valid: Tensor | None = None,
-                iters: int = DEFAULT_INNER_ITERS, gap_tol: float | None = None,
-                check_every: int = DEFAULT_CHECK_EVERY,
-                dual_init: tuple[Tensor, Tensor] | None = None) -> TVSolution:
+def solve_weighted_tv(f: Tensor, weights: Weights, *, norm: Norm = "aniso", valid: Tensor | None = None,
+                      iters: int = DEFAULT_INNER_ITERS, gap_tol: float | None = None,
+                      check_every: int = DEFAULT_CHECK_EVERY,
+                      dual_init: tuple[Tensor, Tensor] | None = None) -> TVSolution:
     """Weighted-TV denoising of ``f`` (B, H, W) or (H, W); see the module docstring.
 
     ``weights``: aniso, a float, one tensor for both directions, or ``(w_x, w_y)``, each broadcastable
@@ -195,7 +206,8 @@ def weighted_tv(f: Tensor, weights: Weights, *, norm: Norm = "aniso", valid: Ten
     squeeze = f.ndim == 2
     f, valid, ex, ey = _prepare(f.unsqueeze(0) if squeeze else f, valid, norm)
     bounds = _bounds(weights, f, ex, ey, norm)
-    n_valid = max(int(valid.sum()) * (f.shape[0] if norm == "iso" else 1), 1)
+    iso_masks = (ex, ey) if norm == "iso" and not bool(valid.all()) else (None, None)
+    n_valid = max(int(valid.sum()) * (f.shape[0] if valid.ndim == 2 or valid.shape[0] == 1 else 1), 1)
 
     px, py = torch.zeros_like(f), torch.zeros_like(f)
     if dual_init is not None:
@@ -214,10 +226,9 @@ def weighted_tv(f: Tensor, weights: Weights, *, norm: Norm = "aniso", valid: Ten
         torch.sub(u_bar[..., 1:, :], u_bar[..., :-1, :], out=gy[..., :-1, :])
         px.add_(gx, alpha=sigma)
         py.add_(gy, alpha=sigma)
-        _project(px, py, bounds, ex, ey, norm)
+        _project(px, py, bounds, *iso_masks, norm)
         _divergence_plus(f, px, py, work)                                       # f - Dᵀp
-        torch.add(u, work, alpha=tau, out=u_next)
-        u_next.mul_(1.0 / (1.0 + tau))
+        torch.lerp(u, work, tau / (1.0 + tau), out=u_next)                     # (u + τ work) / (1 + τ)
         theta = 1.0 / math.sqrt(1.0 + 2.0 * STRONG_CONVEXITY * tau) if tau > MIN_PRIMAL_STEP else 1.0
         torch.lerp(u_next, u, -theta, out=u_bar)                                # u' + θ (u' - u)
         u, u_next = u_next, u
@@ -232,8 +243,8 @@ def weighted_tv(f: Tensor, weights: Weights, *, norm: Norm = "aniso", valid: Ten
 
 
 def weighted_tv_denoise(f: Tensor, weights: Weights, **kwargs) -> Tensor:
-    """Just the primal solution of :func:`weighted_tv` (same arguments)."""
-    return weighted_tv(f, weights, **kwargs).u
+    """Just the primal solution of :func:`solve_weighted_tv` (same arguments)."""
+    return solve_weighted_tv(f, weights, **kwargs).u
 
 
 def weighted_tv_energy(u: Tensor, f: Tensor, weights: Weights, *, norm: Norm = "aniso",

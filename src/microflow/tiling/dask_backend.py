@@ -41,6 +41,7 @@ from microflow.tiling.blending import blend_region
 from microflow.tiling.normalization_stats import scene_statistics
 from microflow.tiling.plan import MIN_BLOCK, Regularization, ScenePlan, limit_threads, plan_scene
 from microflow.tiling.predictors import Stats, cached_predictor, normalization_of
+from microflow.tiling.scene import bounded_gdal_cache
 
 DEFAULT_BLOCK = 1024     # Dask block side [px]
 
@@ -163,7 +164,7 @@ def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow"
                         progress: bool = True, client=None, scheduler: str | None = None,
                         workers: int | None = None, block: int = DEFAULT_BLOCK,
                         method_params: dict | None = None, predictor_factory=None,
-                   **more_method_params) -> dict:
+                        **more_method_params) -> dict:
     """:func:`~microflow.tiling.scene.estimate_scene` on Dask: same arguments and result, plus
 
     client (an existing ``distributed.Client``), scheduler (address to connect to), workers (local
@@ -176,7 +177,7 @@ def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow"
     out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite)
     params = {**(method_params or {}), **more_method_params}
     with open_pair(pre_path, post_path, band) as pair:
-        plan, predictor = plan_scene(pair.shape, method, cached_predictor, window=window, overlap=overlap,
+        plan, predictor = plan_scene(pair.shape, method, window=window, overlap=overlap,
                                      batch_size=batch_size, regularize=regularize, reg_params=reg_params,
                                      device=device, threads=threads, method_params=params,
                                      predictor_factory=predictor_factory)
@@ -184,11 +185,8 @@ def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow"
         profile = pair.profile
     field = scene_graph(pre_path, post_path, band, plan, stats, block)
     tags = {"band": band, **plan.parameters(), "backend": "dask", "block": block}
-    with dask_client(client, scheduler, workers, threads) as active, \
+    with dask_client(client, scheduler, workers, threads) as active, bounded_gdal_cache(), \
             ProductWriter(out_path, profile, method, units, tags) as writer:
         valid = write_blocks(active, field, writer, progress, f"{method} (dask)")
-    grid = plan.grid
-    return {"output": out_path, "method": method, "seconds": time.perf_counter() - start,
-            "valid_fraction": valid / (grid.height * grid.width), "shape": (grid.height, grid.width),
-            "windows": grid.count, "window": grid.window, "overlap": grid.overlap,
-            "regularize": plan.regularization.method, "backend": "dask", "blocks": int(np.prod(field.numblocks))}
+    return plan.summary(out_path, time.perf_counter() - start, valid, backend="dask",
+                        blocks=int(np.prod(field.numblocks)))

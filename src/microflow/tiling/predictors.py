@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -110,11 +110,15 @@ class PredictorSpec:
 
 
 _PREDICTORS: dict[str, WindowPredictor] = {}
+CACHED_PREDICTORS = 2  # models kept loaded per process
 
 
-def cached_predictor(spec: Any) -> WindowPredictor:
-    """``spec.build()``, once per process and spec (a worker loads a model once, not per task)."""
-    key = f"{type(spec).__module__}.{type(spec).__qualname__}:{spec!r}"
+def cached_predictor(spec: PredictorSpec) -> WindowPredictor:
+    """``spec.build()``, once per process and spec (a worker loads a model once, not per task);
+    the oldest of more than ``CACHED_PREDICTORS`` specs is dropped."""
+    key = repr(spec)
     if key not in _PREDICTORS:
+        while len(_PREDICTORS) >= CACHED_PREDICTORS:
+            _PREDICTORS.pop(next(iter(_PREDICTORS)))
         _PREDICTORS[key] = spec.build()
     return _PREDICTORS[key]

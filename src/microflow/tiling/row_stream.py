@@ -4,7 +4,7 @@ Rows arrive top to bottom as ``(row_start, rows (C, n, W))``. :func:`regularized
 them into chunks of ``block`` rows (a multiple of the 256-row output tiles, so each chunk fills
 whole tile rows of the product), regularizes each chunk in ``block`` x ``block`` tiles with a
 ``halo`` of context on every side, and keeps only the rows still needed as context: memory is
-bounded by ``block + 2 halo`` rows, whatever the scene height.
+bounded by ``block + 2 halo + window`` rows, whatever the scene height.
 """
 
 from __future__ import annotations
@@ -19,31 +19,32 @@ RowChunk = tuple[int, np.ndarray]
 
 
 class RowBuffer:
-    """Consecutive scene rows [start, stop) of a (C, ., W) array, appended at the bottom."""
+    """Consecutive scene rows [start, stop) of a (C, ., W) float32 array, appended at the bottom,
+    in storage allocated once for ``capacity`` rows."""
 
-    def __init__(self) -> None:
-        self.start = 0
-        self.rows: np.ndarray | None = None
-
-    @property
-    def stop(self) -> int:
-        return self.start + (0 if self.rows is None else self.rows.shape[1])
+    def __init__(self, channels: int, capacity: int, width: int) -> None:
+        self.data = np.empty((channels, capacity, width), np.float32)
+        self.start = self.stop = 0
 
     def append(self, start: int, rows: np.ndarray) -> None:
-        if self.rows is None:
-            self.start, self.rows = start, rows
-            return
         if start != self.stop:
             raise ValueError(f"rows must arrive in order: expected row {self.stop}, got {start}")
-        self.rows = np.concatenate([self.rows, rows], axis=1)
+        n = rows.shape[1]
+        if self.stop + n - self.start > self.data.shape[1]:
+            raise ValueError(f"row buffer full: {self.data.shape[1]} rows")
+        self.data[:, self.stop - self.start:self.stop - self.start + n] = rows
+        self.stop += n
 
     def get(self, start: int, stop: int) -> np.ndarray:
-        return self.rows[:, start - self.start:stop - self.start]
+        """A view of rows [start, stop), valid until the next append or discard."""
+        return self.data[:, start - self.start:stop - self.start]
 
     def discard_before(self, row: int) -> None:
-        if self.rows is not None and row > self.start:
-            self.rows = self.rows[:, row - self.start:].copy()
-            self.start = row
+        """Forget the rows above ``row`` (the rest moves to the top of the storage)."""
+        drop = min(max(row - self.start, 0), self.stop - self.start)
+        keep = self.stop - self.start - drop
+        self.data[:, :keep] = self.data[:, drop:drop + keep]
+        self.start += drop
 
 
 def regularize_tiled(data: np.ndarray, rows: tuple[int, int], reg: Regularization) -> np.ndarray:
@@ -61,9 +62,12 @@ def regularize_tiled(data: np.ndarray, rows: tuple[int, int], reg: Regularizatio
     return out
 
 
-def regularized_chunks(bands: Iterable[RowChunk], height: int, reg: Regularization) -> Iterator[RowChunk]:
-    """Regroup finished rows into ``reg.block``-row chunks, regularized with ``reg.halo`` context."""
-    buffer = RowBuffer()
+def regularized_chunks(bands: Iterable[RowChunk], height: int, width: int, reg: Regularization,
+                       band_rows: int) -> Iterator[RowChunk]:
+    """Regroup finished rows (arriving at most ``band_rows`` at a time) into ``reg.block``-row chunks,
+    regularized with ``reg.halo`` rows of context. A yielded chunk may be a view of the buffer:
+    use it before asking for the next one."""
+    buffer = RowBuffer(3, reg.block + 2 * reg.context + band_rows, width)
     done = 0
     for start, rows in bands:
         buffer.append(start, rows)

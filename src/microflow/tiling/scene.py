@@ -9,8 +9,9 @@ Pipeline (rows flow top to bottom, nothing scene-sized is ever held)::
                 -> write each chunk into the tiled, compressed product (ProductWriter windows)
 
 Memory: one band of windows (the accumulator and the band read, ~``window`` x W), the rows kept as
-regularization context (``block + 2 halo`` rows) and one regularization tile, whatever the scene
-height; the scene width enters linearly. Progress: windows done / total on stderr (tqdm, ETA).
+regularization context (``block + 2 halo + window`` rows), one regularization tile and GDAL's block
+cache (capped at 256 MB), whatever the scene height; the scene width enters linearly. Progress:
+windows done / total on stderr (tqdm, ETA).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from typing import Iterator
 
 import numpy as np
+import rasterio
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
@@ -29,8 +31,16 @@ from microflow.products.geotiff import ProductWriter, check_output_path
 from microflow.tiling.blending import Accumulator, mask_invalid, predict_windows
 from microflow.tiling.normalization_stats import scene_statistics
 from microflow.tiling.plan import ScenePlan, plan_scene
-from microflow.tiling.predictors import Stats, WindowPredictor, cached_predictor, normalization_of
+from microflow.tiling.predictors import Stats, WindowPredictor, normalization_of
 from microflow.tiling.row_stream import RowChunk, regularized_chunks
+
+WRITE_ROWS = 256      # rows per product write: one row of the product's 256 px tiles
+GDAL_CACHE_MB = 256   # GDAL's block cache (default 5 % of the RAM) unless GDAL_CACHEMAX is set
+
+
+def bounded_gdal_cache() -> rasterio.Env:
+    """GDAL environment with the block cache capped at ``GDAL_CACHE_MB`` (unless GDAL_CACHEMAX is set)."""
+    return rasterio.Env(GDAL_CACHEMAX=os.environ.get("GDAL_CACHEMAX", GDAL_CACHE_MB))
 
 
 def blended_bands(pair: RasterPair, plan: ScenePlan, predictor: WindowPredictor,
@@ -75,8 +85,8 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
     """
     start = time.perf_counter()
     out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite)
-    with open_pair(pre_path, post_path, band) as pair:
-        plan, predictor = plan_scene(pair.shape, method, cached_predictor, window=window, overlap=overlap,
+    with bounded_gdal_cache(), open_pair(pre_path, post_path, band) as pair:
+        plan, predictor = plan_scene(pair.shape, method, window=window, overlap=overlap,
                                      batch_size=batch_size, regularize=regularize, reg_params=reg_params,
                                      device=device, threads=threads, predictor_factory=predictor_factory,
                                      method_params={**(method_params or {}), **more_method_params})
@@ -87,11 +97,10 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
                 tqdm(total=plan.grid.count, unit="window", desc=method, disable=not progress,
                      file=sys.stderr, dynamic_ncols=True) as bar:
             bands = blended_bands(pair, plan, predictor, stats, bar)
-            for row, field in regularized_chunks(bands, plan.grid.height, plan.regularization):
-                writer.write(field[0], field[1], field[2], Window(0, row, plan.grid.width, field.shape[1]))
+            grid = plan.grid
+            for row, field in regularized_chunks(bands, grid.height, grid.width, plan.regularization, grid.shape[0]):
+                for top in range(0, field.shape[1], WRITE_ROWS):  # one row of output tiles at a time
+                    part = field[:, top:top + WRITE_ROWS]
+                    writer.write(part[0], part[1], part[2], Window(0, row + top, grid.width, part.shape[1]))
                 valid += int(np.count_nonzero(np.isfinite(field[0]) & np.isfinite(field[1])))
-    grid = plan.grid
-    return {"output": out_path, "method": method, "seconds": time.perf_counter() - start,
-            "valid_fraction": valid / (grid.height * grid.width), "shape": (grid.height, grid.width),
-            "windows": grid.count, "window": grid.window, "overlap": grid.overlap,
-            "regularize": plan.regularization.method, "backend": "single-process"}
+    return plan.summary(out_path, time.perf_counter() - start, valid, backend="single-process")

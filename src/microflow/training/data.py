@@ -91,7 +91,8 @@ def build_validation_set(raw_by_category: dict, crop: int, per_category: int, no
     out = {}
     for category, raw in raw_by_category.items():
         count = min(per_category, len(raw))
-        out[category] = stack_batch([to_tensors(center_crop(as_numpy(raw[i]), crop), normalization) for i in range(count)])
+        items = [to_tensors(center_crop(as_numpy(raw[i]), crop), normalization) for i in range(count)]
+        out[category] = stack_batch(items)
     return out
 
 
