@@ -10,7 +10,8 @@ The scene: pre = a texture of scikit-image's CC0 pictures mirror-tiled over the 
 deterministic function of the global pixel position), post = pre moved by a constant sub-pixel
 shift (Fourier shift of each block with a margin, margin cropped). Both are written block by
 block, so the generator holds one block, never the scene. Speed does not depend on the weights:
-without ``--model`` a freshly initialised compact model (width 16, K = 3, window 256) is used.
+without ``--model`` a freshly initialised model of ``configs/compact.yaml`` is used (its network,
+and its training crop as the window, as the trainer saves them).
 
     python benchmarks/scene_memory_speed.py --size 8192 --threads 2
     python benchmarks/scene_memory_speed.py --size 2048 --model path/to/best.safetensors
@@ -39,6 +40,7 @@ BLOCK_ROWS = 512
 SHIFT = (0.3, -0.2)   # (dx, dy) px of post relative to pre
 MARGIN = 16           # px of context around each block for the Fourier shift
 LIMIT_GB = 2.0
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "compact.yaml"
 TARGET_MP_PER_MIN = 10.0
 
 
@@ -83,16 +85,20 @@ def write_scene(folder: Path, size: int, height: int) -> tuple[Path, Path]:
     return paths
 
 
-def fresh_compact_model(path: Path) -> Path:
-    """A randomly initialised compact MicroFlow (width 16, K = 3, window 256): speed only."""
+def fresh_model(path: Path, config_path: Path) -> Path:
+    """A randomly initialised model of a training config (network and window = training crop, as
+    the trainer saves them): speed and memory only."""
     import torch
 
     from microflow.model.microflow_net import build_microflow
     from microflow.model.weights import save_weights
+    from microflow.training.config import load_config
 
+    config = load_config(config_path)
     torch.manual_seed(0)
-    return save_weights(path, build_microflow(width=16, iterations=3), window=256,
-                        card={"note": "random weights for speed benchmarks"})
+    return save_weights(path, build_microflow(**config.to_dict()["model"]), window=config.data.crop,
+                        normalization=config.data.normalization,
+                        card={"note": f"random weights of {config_path.name} for speed benchmarks"})
 
 
 def run_measured(command: list[str]) -> tuple[float, float, float]:
@@ -113,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int,
                         help="scene rows (default: --size). Memory is bounded by the WIDTH: a full-width "
                              "strip of >= 1536 rows reaches the steady-state peak of the full scene")
-    parser.add_argument("--model", help="weights file (default: a freshly initialised compact model)")
+    parser.add_argument("--model", help="weights file (default: a freshly initialised model of --config)")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help="training config of the fresh model (default: configs/compact.yaml)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--regularize", nargs="+", default=["ltv", "none"], choices=("ltv", "tv", "none"),
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         height = args.height or args.size
         pre, post = write_scene(folder, args.size, height)
         print(f"scene {height}x{args.size} written in {time.perf_counter() - tic:.1f} s", file=sys.stderr)
-        model = args.model or str(fresh_compact_model(folder / "fresh_compact.safetensors"))
+        model = args.model or str(fresh_model(folder / f"fresh_{args.config.stem}.safetensors", args.config))
         megapixels = args.size * height / 1e6
         results = []
         for reg in args.regularize:

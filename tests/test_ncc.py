@@ -2,24 +2,11 @@
 
 import numpy as np
 import pytest
-import skimage.data
 
 from microflow.errors import InputError, ParameterError
 from microflow.methods import get_method
 from microflow.methods.ncc import estimate, gaussian_peak, quadratic_peak
-from microflow.synth.shift import fourier_shift
-
-
-def texture_pair(dx, dy, name="gravel", size=128):
-    img = getattr(skimage.data, name)().astype(np.float64)
-    moved = fourier_shift(img, dx, dy)
-    o = (img.shape[0] - size) // 2
-    crop = (slice(o, o + size), slice(o, o + size))
-    return img[crop].astype(np.float32), moved[crop].astype(np.float32)
-
-
-def medians(field):
-    return float(np.nanmedian(field.dx)), float(np.nanmedian(field.dy))
+from shift_pairs import medians, texture_pair
 
 
 @pytest.mark.parametrize("name", ["gravel", "grass"])

@@ -2,24 +2,15 @@
 
 import numpy as np
 import pytest
-import skimage.data
 
 from microflow.errors import ParameterError
 from microflow.methods import get_method
 from microflow.methods.optical_flow import (estimate_farneback, estimate_tvl1, unit_scale_each,
                                             photometric_confidence, to_uint8)
-from microflow.synth.shift import fourier_shift
+from shift_pairs import texture_pair
 
 METHODS = [estimate_farneback, estimate_tvl1]
 INNER = (slice(12, -12), slice(12, -12))
-
-
-def texture_pair(dx, dy, name="gravel", size=96):
-    img = getattr(skimage.data, name)().astype(np.float64)
-    moved = fourier_shift(img, dx, dy)
-    o = (img.shape[0] - size) // 2
-    crop = (slice(o, o + size), slice(o, o + size))
-    return img[crop].astype(np.float32), moved[crop].astype(np.float32)
 
 
 def test_registry_names():
@@ -29,7 +20,7 @@ def test_registry_names():
 @pytest.mark.parametrize("method", METHODS)
 def test_known_shift_sign_and_magnitude(method):
     # content moved right by 0.6 and up by 0.4 px: dx = +0.6, dy = -0.4
-    pre, post = texture_pair(0.6, -0.4)
+    pre, post = texture_pair(0.6, -0.4, size=96)
     field = method(pre, post)
     mx, my = np.median(field.dx[INNER]), np.median(field.dy[INNER])
     assert mx == pytest.approx(0.6, abs=0.08) and my == pytest.approx(-0.4, abs=0.08)
@@ -37,7 +28,7 @@ def test_known_shift_sign_and_magnitude(method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_zero_shift_gives_near_zero(method):
-    pre, _ = texture_pair(0, 0)
+    pre, _ = texture_pair(0, 0, size=96)
     field = method(pre, pre.copy())
     assert np.abs(np.median(field.dx)) < 0.01 and np.abs(np.median(field.dy)) < 0.01
     assert np.percentile(np.hypot(field.dx, field.dy), 95) < 0.05
@@ -54,7 +45,7 @@ def test_output_shape_dtype_and_confidence_range(method):
 
 
 def test_photometric_confidence_prefers_the_true_field():
-    pre, post = texture_pair(0.6, -0.4)
+    pre, post = texture_pair(0.6, -0.4, size=96)
     pre_u, post_u = unit_scale_each(pre, post)
     ones = np.ones_like(pre_u)
     right = photometric_confidence(pre_u, post_u, 0.6 * ones, -0.4 * ones)

@@ -16,10 +16,11 @@ import rasterio
 from affine import Affine
 
 from microflow.errors import ParameterError
+from microflow.io.raster import read_pair
 from microflow.products.geotiff import read_product
 from microflow.tiling.blending import Accumulator
-from microflow.tiling.plan import Regularization
-from microflow.tiling.row_stream import regularized_chunks
+from microflow.tiling.plan import Regularization, torch_threads
+from microflow.tiling.row_stream import regularized_tiles
 from microflow.tiling.scene import estimate_scene
 from microflow.tiling.windows import WEIGHT_FLOOR, WindowGrid, axis_origins, taper
 
@@ -174,15 +175,11 @@ def test_scene_smaller_than_a_window_is_one_window(tmp_path):
 @pytest.fixture
 def one_torch_thread():
     """Tiny torch problems on a shared machine: one thread avoids OpenMP spin contention."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
-def test_regularized_chunks_stream_and_match_a_whole_field_solve(one_torch_thread):
+def test_regularized_tiles_stream_and_match_a_whole_field_solve(one_torch_thread):
     from microflow.regularization.log_tv import regularize
 
     rng = np.random.default_rng(3)
@@ -191,7 +188,8 @@ def test_regularized_chunks_stream_and_match_a_whole_field_solve(one_torch_threa
     dx = (np.where(cols > 50, 0.6, -0.2) + 0.05 * rng.normal(size=(height, width))).astype(np.float32)
     dy = (0.1 + 0.05 * rng.normal(size=(height, width))).astype(np.float32)
     whole = regularize(dx, dy, "ltv", outer_iters=2, inner_iters=30)
-    reg = Regularization("ltv", {"outer_iters": 2, "inner_iters": 30}, halo=48, block=64, device="cpu")
+    reg = Regularization("ltv", {"outer_iters": 2, "inner_iters": 30}, halo=48, block=64, device="cpu",
+                         workers=2)
     field = np.stack([dx, dy, np.ones_like(dx)])
     consumed = []
 
@@ -200,13 +198,15 @@ def test_regularized_chunks_stream_and_match_a_whole_field_solve(one_torch_threa
             consumed.append(start)
             yield start, field[:, start:start + 20]
 
-    chunks = []
-    for start, rows in regularized_chunks(bands(), height, width, reg, band_rows=20):
-        chunks.append((start, rows.shape[1], consumed[-1]))
-        np.testing.assert_allclose(rows[0], whole[0][start:start + rows.shape[1]], atol=1e-4)
-        np.testing.assert_allclose(rows[1], whole[1][start:start + rows.shape[1]], atol=1e-4)
-    assert [(s, n) for s, n, _ in chunks] == [(0, 64), (64, 64), (128, 52)]
-    assert chunks[0][2] < 64 + 48  # the first chunk is out once block + halo rows are in, not the scene
+    tiles, out = [], np.full_like(field, np.nan)
+    for row, col, tile in regularized_tiles(bands(), height, width, reg, band_rows=20):
+        tiles.append((row, col, tile.shape[1:], consumed[-1]))
+        out[:, row:row + tile.shape[1], col:col + tile.shape[2]] = tile
+    np.testing.assert_allclose(out[0], whole[0], atol=1e-4)
+    np.testing.assert_allclose(out[1], whole[1], atol=1e-4)
+    assert [t[:3] for t in tiles] == [(0, 0, (64, 64)), (0, 64, (64, 56)), (64, 0, (64, 64)),
+                                      (64, 64, (64, 56)), (128, 0, (52, 64)), (128, 64, (52, 56))]
+    assert tiles[0][3] < 64 + 48  # the first tiles are out once block + halo rows are in, not the scene
 
 
 def test_freqcorr_through_the_tiler_measures_a_known_shift(tmp_path, make_pair):
@@ -244,9 +244,7 @@ def test_microflow_scene_is_the_estimator_on_windows_with_global_stats(tmp_path,
     field, tags, _ = read_product(tmp_path / "mf.tif", as_field=True)
     assert summary["window"] == 96 and summary["windows"] == 1  # the model's default is 64; 96 was asked
     assert np.isnan(field.dx[:10]).all() and np.isfinite(field.dx[10:]).all()
-    with rasterio.open(pre) as a, rasterio.open(post) as b:
-        images = [np.where(ds.read_masks(1) > 0, ds.read(1), np.nan).astype(np.float32) for ds in (a, b)]
-    images[1][np.isnan(images[0])] = np.nan
+    images = read_pair(pre, post)[:2]
     stats = [image_stats(img) for img in images]
     filled = [np.where(np.isnan(img), np.float32(st[0]), img) for img, st in zip(images, stats)]
     expected = MicroFlowEstimator(model, device="cpu").predict(filled[0][None], filled[1][None], *stats)[0]
@@ -286,7 +284,7 @@ def test_cli_window_and_regularization_options_reach_the_product(tmp_path, make_
     _, tags, _ = read_product(out)
     params = json.loads(tags["PARAMETERS"])
     assert params == {"band": 1, "window": 32, "tile_window": 96, "tile_overlap": 40, "regularize": "tv",
-                      "reg_lam": 0.01, "reg_halo": 128, "reg_block": 1024}
+                      "reg_lam": 0.01, "reg_halo": 96, "reg_block": 1024}
 
 
 def test_cli_rejects_an_overlap_not_below_the_window(tmp_path, make_pair, cli, clean_failure):

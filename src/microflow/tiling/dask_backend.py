@@ -14,13 +14,16 @@ whole-scene result, not an approximation of it. Windows straddling two blocks ar
 regularization has a halo of ``halo`` px and the scene's true edges. Normalization statistics are
 computed once by the client (overview read) and sent to every task.
 
-Workers build the predictor once per process (:func:`~.predictors.cached_predictor`) and cap torch
-at the worker's threads. Writing: the client gathers finished blocks as they complete and writes
-each with :class:`ProductWriter` (compressed, tiled, atomic rename), one writer in one process, so
-no lock and no shared writable folder is needed; blocks (default 1024 px, at least one window) that
-are multiples of the 256 px output tiles write each tile once. The inputs must be readable by the
-workers at the same paths. A worker that dies loses its tasks; the scheduler reruns them elsewhere
-and, the tasks being pure, the result is unchanged.
+Workers build the predictor once per process (:func:`~.predictors.cached_predictor`). Each task
+runs torch on ONE thread and a worker's threads run that many tasks side by side (no nested
+parallelism: several torch threads per task stall when tasks share the cores).
+
+Writing: the client gathers finished blocks as they complete and writes each with
+:class:`ProductWriter` (compressed, tiled, atomic rename), one writer in one process, so no lock
+and no shared writable folder is needed; blocks (default 1024 px, at least one window) that are
+multiples of the 256 px output tiles write each tile once. The inputs must be readable by the
+workers at the same paths. A worker that dies loses its tasks; the scheduler reruns them
+elsewhere and, the tasks being pure, the result is unchanged.
 """
 
 from __future__ import annotations
@@ -68,28 +71,19 @@ def lazy_images(pre_path, post_path, band: int, chunks: tuple[tuple[int, ...], t
     return da.stack([da.where(invalid, np.nan, pre), da.where(invalid, np.nan, post)]).rechunk({0: 2})
 
 
-def _worker_threads() -> int | None:
-    try:
-        from distributed import get_worker
-
-        return get_worker().state.nthreads
-    except (ImportError, ValueError, AttributeError):
-        return None
-
-
 def blend_task(images: np.ndarray, plan: ScenePlan, stats: tuple[Stats, Stats], margin: tuple[int, int],
                block_info=None) -> np.ndarray:
     """Blended (3, h, w) field of one block from its (2, h + 2 margin, w + 2 margin) NaN-padded input."""
-    plan.limit_threads(plan.spec.threads or _worker_threads())
     predictor = cached_predictor(plan.spec)
+    plan.limit_threads(1)  # the worker's threads run tasks side by side, each on one torch thread
     (_, (row0, row1), (col0, col1)) = block_info[None]["array-location"]
     origin = (row0 - margin[0], col0 - margin[1])
     return blend_region(images, origin, (row0, row1, col0, col1), plan.grid, predictor, stats,
                         plan.batch_size)
 
 
-def regularize_task(block: np.ndarray, reg: Regularization, threads: int | None) -> np.ndarray:
-    limit_threads(threads or _worker_threads())
+def regularize_task(block: np.ndarray, reg: Regularization) -> np.ndarray:
+    limit_threads(1)
     return reg.apply(block)
 
 
@@ -111,7 +105,7 @@ def scene_graph(pre_path, post_path, band: int, plan: ScenePlan, stats: tuple[St
     halo = (min(reg.halo, min(chunks[0])), min(reg.halo, min(chunks[1])))
     return da.map_overlap(regularize_task, blended, depth={0: 0, 1: halo[0], 2: halo[1]}, boundary="none",
                           trim=True, dtype=np.float32, meta=np.empty((0, 0, 0), np.float32),
-                          reg=reg, threads=plan.spec.threads)
+                          reg=reg)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ the whole scene, computed from a decimated overview read (:meth:`RasterPair.read
 * ``minmax`` (converted reference checkpoints): center = min, scale = max - min;
 
 see :mod:`microflow.model.normalization`. Per-window statistics would give each window a different
-gain and offset and leave seams in the blended field (up to 0.54 px measured); global ones do not.
+gain and offset and leave seams in the blended field; global ones do not.
 The same statistics go to every backend (one process or Dask blocks), computed once by the caller.
 """
 

@@ -10,12 +10,15 @@ Defaults
 Regularization tiles
     The regularizer runs on blocks of ``block`` x ``block`` pixels plus a ``halo`` of context on every
     side (cropped after). Log-TV and TV are local iterative solvers whose influence fades within a
-    few tens of pixels: on a 640² field with a fault (noise 0.05 and 0.2 px), blocks with the default
-    128 px halo equalled a whole-field solve exactly (6e-7 px with 96 px, 5e-4 px with 64 px).
+    few tens of pixels: on a 640² field with a fault (noise 0.05 and 0.2 px, default λ and ε), a
+    block with the default 96 px halo equalled a whole-field solve exactly (3e-8 px with 64 px,
+    2.5e-3 px with 32 px).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +29,7 @@ from microflow.tiling.predictors import PredictorSpec, WindowPredictor, correlat
 from microflow.tiling.windows import WindowGrid, default_overlap
 
 REGULARIZERS = ("ltv", "tv", "none")
-REG_HALO = 128          # px of context on each side of a regularization block
+REG_HALO = 96           # px of context on each side of a regularization block
 REG_BLOCK = 1024        # px, side of a regularization block (a multiple of the 256 px output tiles,
                         # so each tile of the product is written once)
 MIN_BLOCK = 64          # px, smallest block (regularization, Dask)
@@ -41,6 +44,19 @@ def limit_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """Run the block with torch on ``threads`` intra-op threads, then restore the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def default_regularizer(method: str) -> str:
     """The default regularizer of ``method``: log-TV for MicroFlow, none for the classical methods."""
     return "ltv" if method == "microflow" else "none"
@@ -48,13 +64,19 @@ def default_regularizer(method: str) -> str:
 
 @dataclass(frozen=True)
 class Regularization:
-    """A regularizer applied block-wise with a halo; ``apply`` on a (3, h, w) [dx, dy, confidence] block."""
+    """A regularizer applied block-wise with a halo; ``apply`` on a (3, h, w) [dx, dy, confidence] block.
+
+    ``workers`` blocks are regularized at once, each on ONE torch thread: the solver's many small
+    element-wise operations do not gain from intra-op threads and stall when the cores are shared
+    (1024² log-TV, two blocks on a loaded 2-core machine: 32 s with 2 torch threads, 4.8 s with 1).
+    """
 
     method: str = "none"
     params: dict = field(default_factory=dict)
     halo: int = REG_HALO
     block: int = REG_BLOCK
     device: str | None = None
+    workers: int = 1
 
     @property
     def active(self) -> bool:
@@ -69,15 +91,16 @@ class Regularization:
         """Regularized copy of a (3, h, w) block (halo included; the caller crops). NaN stays NaN."""
         if not self.active:
             return block
-        from microflow.regularization.log_tv import regularize
+        from microflow.regularization import regularize_block
 
-        dx, dy = regularize(block[0], block[1], self.method, device=self.device, **self.params)
+        dx, dy = regularize_block(block[0], block[1], method=self.method, device=self.device, **self.params)
         confidence = np.where(np.isnan(dx), np.float32(np.nan), block[2])
         return np.stack([dx, dy, confidence])
 
 
-def make_regularization(method: str, params: dict | None, device: str) -> Regularization:
-    """Validate the user's choice; ``params`` may hold solver keys and the tiling keys halo, block."""
+def make_regularization(method: str, params: dict | None, device: str, threads: int | None) -> Regularization:
+    """Validate the user's choice; ``params`` may hold solver keys and the tiling keys halo, block.
+    ``threads`` (None: the CPU count) blocks are regularized at once."""
     if method not in REGULARIZERS:
         raise ParameterError(f"regularize must be one of {', '.join(REGULARIZERS)}, got {method!r}")
     params = dict(params or {})
@@ -89,7 +112,8 @@ def make_regularization(method: str, params: dict | None, device: str) -> Regula
                              f"known: {', '.join(REG_SOLVER_KEYS + ('halo', 'block'))}")
     if halo < 0 or block < MIN_BLOCK:
         raise ParameterError(f"regularization halo must be >= 0 and block >= {MIN_BLOCK}, got {halo}, {block}")
-    return Regularization(method, params, halo, block, None if device == "auto" else device)
+    return Regularization(method, params, halo, block, None if device == "auto" else device,
+                          threads or os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -148,5 +172,5 @@ def plan_scene(shape: tuple[int, int], method: str, *, window: int | None = None
         if method != "microflow" and predictor_factory is None:
             overlap = max(overlap, min(correlation_window(method, method_params), window // 2))
     grid = WindowGrid(int(shape[0]), int(shape[1]), window, int(overlap))
-    reg = make_regularization(regularize or default_regularizer(method), reg_params, device)
+    reg = make_regularization(regularize or default_regularizer(method), reg_params, device, threads)
     return ScenePlan(grid, spec, reg, batch_size), predictor

@@ -1,21 +1,24 @@
 """Streaming stages over horizontal bands of rows: buffering and block-wise regularization.
 
-Rows arrive top to bottom as ``(row_start, rows (C, n, W))``. :func:`regularized_chunks` regroups
-them into chunks of ``block`` rows (a multiple of the 256-row output tiles, so each chunk fills
-whole tile rows of the product), regularizes each chunk in ``block`` x ``block`` tiles with a
-``halo`` of context on every side, and keeps only the rows still needed as context: memory is
-bounded by ``block + 2 halo + window`` rows, whatever the scene height.
+Rows arrive top to bottom as ``(row_start, rows (C, n, W))``. :func:`regularized_tiles` regroups
+them into chunks of ``block`` rows, regularizes each chunk in ``block`` x ``block`` tiles with a
+``halo`` of context on every side (tiles in parallel threads, one torch thread each), yields the
+tiles (multiples of the product's 256 px tiles, so each product tile is written once), and keeps
+only the rows still needed as context: memory is bounded by ``block + 2 halo + window`` rows,
+whatever the scene height.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from microflow.tiling.plan import Regularization
+from microflow.tiling.plan import Regularization, torch_threads
 
-RowChunk = tuple[int, np.ndarray]
+RowChunk = tuple[int, np.ndarray]          # (first row, rows (C, n, W))
+Tile = tuple[int, int, np.ndarray]         # (row, col, field (3, n, w))
 
 
 class RowBuffer:
@@ -47,26 +50,32 @@ class RowBuffer:
         self.start += drop
 
 
-def regularize_tiled(data: np.ndarray, rows: tuple[int, int], reg: Regularization) -> np.ndarray:
-    """Regularize rows ``rows`` (relative to ``data`` (3, h, W)) in block tiles with halo context."""
+def regularized_columns(data: np.ndarray, rows: tuple[int, int],
+                        reg: Regularization) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(col, field (3, n, w))``: rows ``rows`` (relative to ``data`` (3, h, W)) in column tiles
+    of ``reg.block`` px, regularized with ``reg.halo`` px of context, ``reg.workers`` tiles at a time
+    on one torch thread each."""
     first, last = rows
-    if not reg.active:
-        return data[:, first:last]
     width = data.shape[2]
-    out = np.empty((3, last - first, width), np.float32)
-    for c0 in range(0, width, reg.block):
+    starts = range(0, width, reg.block)
+    if not reg.active:
+        yield from ((c0, data[:, first:last, c0:c0 + reg.block]) for c0 in starts)
+        return
+
+    def tile(c0: int) -> np.ndarray:
         c1 = min(c0 + reg.block, width)
         cc0, cc1 = max(0, c0 - reg.halo), min(width, c1 + reg.halo)
-        tile = reg.apply(data[:, :, cc0:cc1])
-        out[:, :, c0:c1] = tile[:, first:last, c0 - cc0:c1 - cc0]
-    return out
+        return reg.apply(data[:, :, cc0:cc1])[:, first:last, c0 - cc0:c1 - cc0]
+
+    with torch_threads(1), ThreadPoolExecutor(min(reg.workers, len(starts))) as pool:
+        yield from zip(starts, pool.map(tile, starts))
 
 
-def regularized_chunks(bands: Iterable[RowChunk], height: int, width: int, reg: Regularization,
-                       band_rows: int) -> Iterator[RowChunk]:
-    """Regroup finished rows (arriving at most ``band_rows`` at a time) into ``reg.block``-row chunks,
-    regularized with ``reg.halo`` rows of context. A yielded chunk may be a view of the buffer:
-    use it before asking for the next one."""
+def regularized_tiles(bands: Iterable[RowChunk], height: int, width: int, reg: Regularization,
+                      band_rows: int) -> Iterator[Tile]:
+    """Regroup finished rows (arriving at most ``band_rows`` at a time) into ``reg.block``-row chunks
+    and yield them as regularized ``(row, col, field (3, n, w))`` tiles of ``reg.block`` px, top to
+    bottom. A tile may be a view of the buffer: use it before asking for the next one."""
     buffer = RowBuffer(3, reg.block + 2 * reg.context + band_rows, width)
     done = 0
     for start, rows in bands:
@@ -77,6 +86,7 @@ def regularized_chunks(bands: Iterable[RowChunk], height: int, width: int, reg: 
                 break
             top = max(0, done - reg.context)
             data = buffer.get(top, min(end + reg.context, height))
-            yield done, regularize_tiled(data, (done - top, end - top), reg)
+            for col, field in regularized_columns(data, (done - top, end - top), reg):
+                yield done, col, field
             done = end
             buffer.discard_before(done - reg.context)

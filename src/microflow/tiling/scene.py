@@ -6,12 +6,12 @@ Pipeline (rows flow top to bottom, nothing scene-sized is ever held)::
                    -> predict its windows in batches -> add them to a float32 accumulator that
                    covers only this band -> rows [o_k, o_{k+1}) are final: blend, restore NaN
     rows        -> regroup into chunks of ``block`` rows, regularize in tiles with a halo
-                -> write each chunk into the tiled, compressed product (ProductWriter windows)
+                -> write each tile into the tiled, compressed product (ProductWriter windows)
 
 Memory: one band of windows (the accumulator and the band read, ~``window`` x W), the rows kept as
-regularization context (``block + 2 halo + window`` rows), one regularization tile and GDAL's block
-cache (capped at 256 MB), whatever the scene height; the scene width enters linearly. Progress:
-windows done / total on stderr (tqdm, ETA).
+regularization context (``block + 2 halo + window`` rows), ``threads`` regularization tiles and
+GDAL's block cache (capped at 64 MB), whatever the scene height; the scene width enters linearly.
+Progress: windows done / total on stderr (tqdm, ETA).
 """
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ from microflow.tiling.blending import Accumulator, mask_invalid, predict_windows
 from microflow.tiling.normalization_stats import scene_statistics
 from microflow.tiling.plan import ScenePlan, plan_scene
 from microflow.tiling.predictors import Stats, WindowPredictor, normalization_of
-from microflow.tiling.row_stream import RowChunk, regularized_chunks
+from microflow.tiling.row_stream import RowChunk, regularized_tiles
 
-WRITE_ROWS = 256      # rows per product write: one row of the product's 256 px tiles
-GDAL_CACHE_MB = 256   # GDAL's block cache (default 5 % of the RAM) unless GDAL_CACHEMAX is set
+GDAL_CACHE_MB = 64    # GDAL's block cache (default 5 % of the RAM) unless GDAL_CACHEMAX is set
 
 
 def bounded_gdal_cache() -> rasterio.Env:
@@ -98,9 +97,8 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
                      file=sys.stderr, dynamic_ncols=True) as bar:
             bands = blended_bands(pair, plan, predictor, stats, bar)
             grid = plan.grid
-            for row, field in regularized_chunks(bands, grid.height, grid.width, plan.regularization, grid.shape[0]):
-                for top in range(0, field.shape[1], WRITE_ROWS):  # one row of output tiles at a time
-                    part = field[:, top:top + WRITE_ROWS]
-                    writer.write(part[0], part[1], part[2], Window(0, row + top, grid.width, part.shape[1]))
+            for row, col, field in regularized_tiles(bands, grid.height, grid.width, plan.regularization,
+                                                     grid.shape[0]):
+                writer.write(field[0], field[1], field[2], Window(col, row, field.shape[2], field.shape[1]))
                 valid += int(np.count_nonzero(np.isfinite(field[0]) & np.isfinite(field[1])))
     return plan.summary(out_path, time.perf_counter() - start, valid, backend="single-process")
