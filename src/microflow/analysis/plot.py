@@ -16,7 +16,6 @@ global backend of a notebook is left alone.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -25,8 +24,9 @@ from matplotlib.figure import Figure
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from microflow.convention import field_to_product, pixel_sizes
-from microflow.errors import InputError, OutputError
-from microflow.products.netcdf import publish_file, read_product_any
+from microflow.errors import InputError
+from microflow.products.atomic import atomic_output
+from microflow.products.netcdf import read_product_any
 
 DIVERGING_CMAP = "RdBu_r"
 SEQUENTIAL_CMAP = "viridis"
@@ -176,17 +176,8 @@ def plot_field(dx: np.ndarray, dy: np.ndarray, path: str | os.PathLike | None = 
 def save_png(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> str:
     """Write ``fig`` as PNG to a temporary file beside ``path``, then rename it into place."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputError(f"output folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=".microflow-", suffix=".png.tmp", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_output(path, ".png.tmp") as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
-        publish_file(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

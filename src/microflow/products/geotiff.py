@@ -20,6 +20,7 @@ from rasterio.windows import Window
 from microflow import __version__
 from microflow.convention import BAND_NAMES, field_to_product, product_to_field
 from microflow.errors import OutputError
+from microflow.products.atomic import publish_file
 
 CONVENTION = ("EW +east, NS +north, displacement of post relative to pre; "
               "internal d=(dx,dy) px of the pre grid, x=column right, y=row down")
@@ -108,7 +109,7 @@ class ProductWriter:
         self._ds.close()
         if exc_type is None:
             try:
-                os.replace(self._tmp, self.path)
+                publish_file(self._tmp, self.path)
                 return
             except OSError as err:
                 os.unlink(self._tmp)

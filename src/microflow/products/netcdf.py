@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 from affine import Affine
@@ -30,6 +29,7 @@ from affine import Affine
 from microflow import __version__
 from microflow.convention import field_to_product, product_to_field
 from microflow.errors import InputError, OutputError
+from microflow.products.atomic import atomic_output
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 VARIABLES = ("ew", "ns", "confidence")
@@ -113,17 +113,6 @@ def netcdf_engine() -> str:
     raise OutputError("netCDF output needs the netCDF4 package (or h5netcdf with h5py): pip install netCDF4")
 
 
-def publish_file(tmp: str, path: str) -> None:
-    """Rename a finished temporary file into place with the usual ``0666 & ~umask`` mode.
-
-    ``tempfile.mkstemp`` creates files readable by their owner only; products are meant to be shared.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
 def write_netcdf(path: str | os.PathLike, field, profile: dict, method: str = "unknown", units: str = "pixel",
                  parameters: dict | None = None) -> str:
     """Write an internal field as a CF-1.8 netCDF product (atomic: temporary file, then rename)."""
@@ -131,17 +120,8 @@ def write_netcdf(path: str | os.PathLike, field, profile: dict, method: str = "u
     ds = to_xarray(field, profile, method, units, parameters)
     encoding = {name: {**ds[name].encoding, "dtype": "float32", "_FillValue": np.float32(np.nan), "zlib": True,
                        "complevel": 4} for name in VARIABLES}  # keeps rioxarray's grid_mapping
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".microflow-", suffix=".nc.tmp", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_output(path, ".nc.tmp") as tmp:
         ds.to_netcdf(tmp, engine=netcdf_engine(), encoding=encoding)
-        publish_file(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
