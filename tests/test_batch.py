@@ -8,6 +8,7 @@ import rasterio
 from affine import Affine
 
 import microflow.api
+import microflow.tiling.predictors
 from microflow.batch import read_pairs_csv, run_batch
 from microflow.cli.main import main
 from microflow.errors import InputError
@@ -28,7 +29,8 @@ def _half_valid_shift(pre, post, *, progress=False, offset=0.25):
 @pytest.fixture(autouse=True)
 def stand_in_method(monkeypatch):
     CALLS.clear()
-    monkeypatch.setattr(microflow.api, "get_method", lambda name: _half_valid_shift)
+    for module in (microflow.api, microflow.tiling.predictors):
+        monkeypatch.setattr(module, "get_method", lambda name: _half_valid_shift)
 
 
 def _tif(path, shape=(32, 32), seed=0):

@@ -78,3 +78,16 @@ def test_rotated_grid_is_refused():
         to_xarray(_field(), {"crs": UTM, "transform": rotated})
     x, y = cell_centres(GRID, 2, 3)
     assert list(x) == [500015.0, 500045.0, 500075.0] and list(y) == [3999985.0, 3999955.0]
+
+
+def test_estimate_writes_netcdf_when_the_output_ends_in_nc(make_pair, cli, tmp_path):
+    pre, post = make_pair(dx=0.3, dy=0.2, size=96)
+    out = tmp_path / "field.nc"
+    rc, _, err = cli("estimate", pre, post, "-o", out, "--method", "farneback", "--quiet")
+    assert rc == 0, err
+    with xr.open_dataset(out) as ds:
+        ew, ns = ds["ew"].values[24:-24, 24:-24], ds["ns"].values[24:-24, 24:-24]
+        assert ds.attrs["method"] == "farneback"
+    # north-up grid: content moved right (+x) and down (+y) is EW > 0, NS < 0
+    assert abs(float(np.nanmedian(ew)) - 0.3) < 0.1 and abs(float(np.nanmedian(ns)) + 0.2) < 0.1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".microflow")) == []

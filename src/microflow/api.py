@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
+import json
 import os
+import tempfile
 
 import numpy as np
 
-from microflow.errors import InputError, ParameterError
+from microflow.errors import InputError
 from microflow.io.raster import check_usable
-from microflow.methods import get_method
+from microflow.methods import DEFAULT_METHOD, check_method_params, get_method
 from microflow.methods.base import DisplacementField
-from microflow.products.geotiff import check_output_path
-
-# The default method of the API and the CLI: switch to "microflow" once trained weights ship.
-DEFAULT_METHOD = "freqcorr"
-
+from microflow.products.geotiff import check_output_path, read_product
+from microflow.products.netcdf import is_netcdf_path, write_netcdf
 
 def fill_invalid(img: np.ndarray) -> np.ndarray:
     """Finite float32 copy of ``img`` with NaN replaced by the median of the valid pixels."""
@@ -26,20 +24,6 @@ def fill_invalid(img: np.ndarray) -> np.ndarray:
     out = img.copy()
     out[bad] = np.median(img[~bad]) if (~bad).any() else 0.0
     return out
-
-
-def check_method_params(function, method: str, params: dict) -> None:
-    """Reject keyword parameters that the method's ``estimate`` function does not take."""
-    signature = inspect.signature(function)
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
-        return
-    accepted = [name for name, p in list(signature.parameters.items())[2:]  # after pre, post
-                if p.kind in kinds and name != "progress"]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)} for method {method}; "
-                             f"it accepts: {', '.join(accepted) or 'none'}")
 
 
 def estimate_arrays(pre: np.ndarray, post: np.ndarray, method: str = DEFAULT_METHOD, *,
@@ -57,10 +41,7 @@ def estimate_arrays(pre: np.ndarray, post: np.ndarray, method: str = DEFAULT_MET
     function = get_method(method)
     check_method_params(function, method, params)
     field = function(fill_invalid(pre), fill_invalid(post), progress=progress, **params)
-    result = field.masked(invalid)
-    if getattr(field, "iterations", None) is not None:
-        result.iterations = field.iterations  # per-iteration estimates, see microflow.analysis.evaluate
-    return result
+    return field.masked(invalid)
 
 
 def estimate_files(pre_path, post_path, out_path, method: str = DEFAULT_METHOD, *, band: int = 1,
@@ -69,7 +50,9 @@ def estimate_files(pre_path, post_path, out_path, method: str = DEFAULT_METHOD, 
                    tile_batch: int = 4, regularize: str | None = None, reg_params: dict | None = None,
                    device: str = "auto", threads: int | None = None, dask: bool = False,
                    dask_scheduler: str | None = None, dask_workers: int | None = None, **params) -> dict:
-    """Estimate the field of a GeoTIFF pair of any size and write the product GeoTIFF; return a summary dict.
+    """Estimate the field of a GeoTIFF pair of any size and write the product; return a summary dict.
+
+    The product is a GeoTIFF, or CF netCDF when ``out_path`` ends in ``.nc``.
 
     Every method runs through the whole-scene tiler (:mod:`microflow.tiling`): windows of
     ``tile_window`` px overlapping by ``tile_overlap``, ``tile_batch`` per batch, blended, with
@@ -85,18 +68,30 @@ def estimate_files(pre_path, post_path, out_path, method: str = DEFAULT_METHOD, 
         check_output_path(plot, (os.fspath(pre_path), os.fspath(post_path), out_path), overwrite)
     settings = dict(band=band, units=units, window=tile_window, overlap=tile_overlap, batch_size=tile_batch,
                     regularize=regularize, reg_params=reg_params, device=device, threads=threads,
-                    overwrite=overwrite, progress=progress, method_params=params)
-    if dask or dask_scheduler:
-        from microflow.tiling.dask_backend import estimate_scene_dask
-
-        summary = estimate_scene_dask(pre_path, post_path, out_path, method, scheduler=dask_scheduler,
-                                      workers=dask_workers, **settings)
+                    overwrite=True, progress=progress, method_params=params)
+    if is_netcdf_path(out_path):
+        # The tiler streams into a GeoTIFF; netCDF is written from it (the whole field in memory).
+        with tempfile.TemporaryDirectory(prefix=".microflow-", dir=os.path.dirname(out_path)) as scratch:
+            geotiff = os.path.join(scratch, "product.tif")
+            summary = _run_tiler(pre_path, post_path, geotiff, method, dask, dask_scheduler, dask_workers, settings)
+            field, tags, profile = read_product(geotiff, as_field=True)
+            write_netcdf(out_path, field, profile, method, units, json.loads(tags.get("PARAMETERS", "{}")))
+        summary["output"] = out_path
     else:
-        from microflow.tiling.scene import estimate_scene
-
-        summary = estimate_scene(pre_path, post_path, out_path, method, **settings)
+        summary = _run_tiler(pre_path, post_path, out_path, method, dask, dask_scheduler, dask_workers, settings)
     if plot:
         from microflow.analysis.plot import plot_product
 
         plot_product(out_path, plot, pre_path=pre_path)
     return summary
+
+
+def _run_tiler(pre_path, post_path, out_path, method, dask, dask_scheduler, dask_workers, settings) -> dict:
+    if dask or dask_scheduler:
+        from microflow.tiling.dask_backend import estimate_scene_dask
+
+        return estimate_scene_dask(pre_path, post_path, out_path, method, scheduler=dask_scheduler,
+                                   workers=dask_workers, **settings)
+    from microflow.tiling.scene import estimate_scene
+
+    return estimate_scene(pre_path, post_path, out_path, method, **settings)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from microflow.errors import InputError, MicroflowError, OutputError, ParameterError
+from microflow.methods import DEFAULT_METHOD
 
 HEADER = ("pre", "post", "name")
 SUMMARY_COLUMNS = ("name", "status", "seconds", "valid_percent", "reason", "output")
@@ -100,7 +101,7 @@ def process_pair(job: PairJob, out_dir: str, method: str, params: dict, *, units
     return PairResult(job.name, "ok", summary["seconds"], 100.0 * summary["valid_fraction"], output=output)
 
 
-def run_batch(pairs: str | os.PathLike | list[PairJob], out_dir: str | os.PathLike, method: str = "freqcorr",
+def run_batch(pairs: str | os.PathLike | list[PairJob], out_dir: str | os.PathLike, method: str = DEFAULT_METHOD,
               params: dict | None = None, *, units: str = "pixel", band: int = 1, overwrite: bool = False,
               progress: bool = True) -> list[PairResult]:
     """Process every pair (a CSV path or a list of :class:`PairJob`) and write ``out_dir/summary.csv``.

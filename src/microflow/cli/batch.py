@@ -6,9 +6,8 @@ import os
 import sys
 
 from microflow.cli.common import add_param_option, parse_params
-from microflow.methods import available_methods
+from microflow.methods import DEFAULT_METHOD, available_methods
 
-DEFAULT_METHOD = "freqcorr"
 
 
 def register(sub) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from microflow.api import DEFAULT_METHOD
 from microflow.cli.common import add_param_option, parse_params
-from microflow.methods import available_methods
+from microflow.methods import DEFAULT_METHOD, available_methods
 
 
 def positive(text: str) -> int:

@@ -7,7 +7,7 @@ import os
 import sys
 
 from microflow.cli.common import add_param_option, parse_params
-from microflow.methods import available_methods
+from microflow.methods import DEFAULT_METHOD, available_methods
 
 
 def register(sub) -> None:
@@ -17,8 +17,8 @@ def register(sub) -> None:
                                    "displacement category.")
     p.add_argument("dataset", help="dataset folder holding train/ validation/ test/")
     p.add_argument("--split", default="test", help="split folder to evaluate (default test)")
-    p.add_argument("--method", default="freqcorr", choices=available_methods(),
-                   help="displacement method (default freqcorr)")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
+                   help=f"displacement method (default {DEFAULT_METHOD})")
     p.add_argument("--categories", type=int, nargs="+", default=[0, 1, 2], metavar="C",
                    help="displacement categories: 0 very small, 1 small, 2 large (default all)")
     p.add_argument("--limit", type=int, help="at most N samples per category")

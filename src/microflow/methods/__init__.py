@@ -16,6 +16,7 @@ tvl1           scikit-image TV-L1 dense optical flow
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Callable
 
 from microflow.errors import ParameterError
@@ -31,6 +32,10 @@ _REGISTRY: dict[str, tuple[str, str]] = {
 
 CLASSICAL = ("freqcorr", "ncc", "farneback", "tvl1")
 
+#: The default method of the API and of every command; "microflow" once the shipped model beats the
+#: correlators on the synthetic test split (see docs/BENCHMARKS.md).
+DEFAULT_METHOD = "freqcorr"
+
 
 def available_methods() -> list[str]:
     return list(_REGISTRY)
@@ -44,4 +49,19 @@ def get_method(name: str) -> Callable[..., DisplacementField]:
     return getattr(importlib.import_module(module), attr)
 
 
-__all__ = ["DisplacementField", "available_methods", "get_method", "CLASSICAL"]
+def check_method_params(function: Callable[..., DisplacementField], method: str, params: dict) -> None:
+    """Reject keyword parameters that the method's ``estimate`` function does not take."""
+    signature = inspect.signature(function)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return
+    accepted = [name for name, p in list(signature.parameters.items())[2:]  # after pre, post
+                if p.kind in kinds and name != "progress"]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)} for method {method}; "
+                             f"it accepts: {', '.join(accepted) or 'none'}")
+
+
+__all__ = ["DisplacementField", "available_methods", "get_method", "check_method_params", "CLASSICAL",
+           "DEFAULT_METHOD"]

@@ -20,8 +20,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from microflow.api import check_method_params
-from microflow.methods import get_method
+from microflow.methods import check_method_params, get_method
 from microflow.methods.sliding import positive_int
 
 Stats = tuple[float, float]
