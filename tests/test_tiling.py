@@ -253,7 +253,10 @@ def test_microflow_scene_is_the_estimator_on_windows_with_global_stats(tmp_path,
     assert tags["METHOD"] == "microflow" and "tiny.safetensors" in tags["PARAMETERS"]
 
 
-def test_microflow_default_window_and_log_tv(tmp_path, make_pair, one_torch_thread):
+def test_microflow_default_window_and_log_tv(tmp_path, make_pair, one_torch_thread, monkeypatch):
+    import microflow.methods.microflow
+
+    monkeypatch.setattr(microflow.methods.microflow, "MIN_TILING_WINDOW", 0)  # the tiny model's 64 px
     model = save_tiny_model(tmp_path / "tiny.safetensors")
     pre, post = make_pair(dx=0.4, dy=0.1, size=128)
     summary = estimate_scene(pre, post, tmp_path / "mf.tif", "microflow", progress=False, threads=1,

@@ -206,7 +206,7 @@ def test_microflow_train_cli_end_to_end(tmp_path):
     rows = list(csv.DictReader((run / "log.csv").open()))
     assert int(rows[-1]["step"]) == 5 and rows[-1]["val_epe_c1_k2"] != ""
     estimator = MicroFlowEstimator(run / "best.safetensors", device="cpu")
-    assert estimator.preferred_window == 32
+    assert estimator.loaded.window == 32 and estimator.preferred_window == 512  # tiles of >= 512 px
     rng = np.random.default_rng(0)
     out = estimator.predict(rng.normal(size=(1, 40, 40)), rng.normal(size=(1, 40, 40)))
     assert out.shape == (1, 3, 40, 40) and np.isfinite(out).all()

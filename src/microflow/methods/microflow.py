@@ -37,6 +37,8 @@ RESIDUAL_SCALE = 0.25            # normalized intensity units (robust spread = 1
 UPDATE_SCALE = 0.1               # pixels
 CONFIDENCE_WINDOW = 7            # box smoothing of both residuals (px)
 MAX_SINGLE_WINDOW_PIXELS = 2048 * 2048
+MIN_TILING_WINDOW = 512          # px: the network is fully convolutional, so whole scenes are tiled in
+                                 # windows of at least this side (less overlap than the training crop)
 Stats = tuple[float, float]
 
 
@@ -84,8 +86,8 @@ class MicroFlowEstimator:
 
     @property
     def preferred_window(self) -> int:
-        """Window side the model was trained on (px); 256 when unknown."""
-        return int(self.loaded.window or 256)
+        """Tiling window (px): the training crop (256 when unknown), at least ``MIN_TILING_WINDOW``."""
+        return max(int(self.loaded.window or 256), MIN_TILING_WINDOW)
 
     @property
     def normalization(self) -> str:
