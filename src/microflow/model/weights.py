@@ -182,6 +182,15 @@ def model_card_markdown(card: dict) -> str:
                   " | ".join(f"iteration {k + 1}" for k in range(len(next(iter(metrics.values()))))) + " |",
                   "|---" * (1 + len(next(iter(metrics.values())))) + "|"]
         lines += [f"| {c} | " + " | ".join(f"{v:.4f}" for v in values) + " |" for c, values in metrics.items()]
+    test = card.get("test")
+    if test:
+        lines += ["", "## Test split (microflow evaluate)", "",
+                  "| category | n | EPE | EPE near fault | EPE far | zero-field EPE | EPE per iteration |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
+        for c, t in test.items():
+            per_iteration = ", ".join(f"{e:.3f}" for e in t.get("epe_iterations") or [])
+            lines.append(f"| {c} | {t['count']} | {t['epe']:.3f} | {t['epe_near']:.3f} | {t['epe_far']:.3f} | "
+                         f"{t['zero_epe']:.3f} | {per_iteration} |")
     if card.get("notes"):
         lines += ["", "## Notes", "", card["notes"]]
     return "\n".join(lines) + "\n"
