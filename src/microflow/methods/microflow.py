@@ -101,7 +101,6 @@ class MicroFlowEstimator:
         out = [normalize(img, *(stats if stats is not None else self.image_stats(img))) for img in images]
         return np.nan_to_num(np.stack(out), nan=0.0)
 
-    @torch.inference_mode()
     def predict(self, pre: np.ndarray, post: np.ndarray, pre_stats: Stats | None = None,
                 post_stats: Stats | None = None) -> np.ndarray:
         """(B, 3, H, W) float32 [dx, dy, confidence] for (B, H, W) pre/post windows.
@@ -109,21 +108,30 @@ class MicroFlowEstimator:
         ``pre_stats`` / ``post_stats`` are (center, scale) applied to every window (global stats);
         None normalizes each window with its own statistics.
         """
+        flows, confidence = self.predict_iterations(pre, post, pre_stats, post_stats)
+        return np.concatenate([flows[-1], confidence], 1)
+
+    @torch.inference_mode()
+    def predict_iterations(self, pre: np.ndarray, post: np.ndarray, pre_stats: Stats | None = None,
+                           post_stats: Stats | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Fields after every iteration, (K, B, 2, H, W) [dx, dy] px, and the confidence (B, 1, H, W)."""
         pre, post = np.asarray(pre, np.float32), np.asarray(post, np.float32)
         if pre.ndim == 2:
             pre, post = pre[None], post[None]
         if pre.shape != post.shape or pre.ndim != 3:
             raise ParameterError(f"pre and post must be (B, H, W) of one shape, got {pre.shape} and {post.shape}")
         pre_n, post_n = self._normalized(pre, pre_stats), self._normalized(post, post_stats)
-        out = np.empty((len(pre), 3) + pre.shape[1:], np.float32)
+        flows_out, conf_out = None, np.empty((len(pre), 1) + pre.shape[1:], np.float32)
         for start in range(0, len(pre), self.batch_size):
             part = slice(start, start + self.batch_size)
             a = torch.from_numpy(pre_n[part][:, None]).to(self.device)
             b = torch.from_numpy(post_n[part][:, None]).to(self.device)
             flows = self.net(a, b, self.iterations)
-            conf = confidence_map(a, b, flows, self.net.interpolation)
-            out[part] = torch.cat([flows[-1], conf], 1).cpu().numpy()
-        return out
+            if flows_out is None:
+                flows_out = np.empty((len(flows), len(pre), 2) + pre.shape[1:], np.float32)
+            flows_out[:, part] = torch.stack(flows).cpu().numpy()
+            conf_out[part] = confidence_map(a, b, flows, self.net.interpolation).cpu().numpy()
+        return flows_out, conf_out
 
 
 @functools.lru_cache(maxsize=2)
@@ -145,5 +153,6 @@ def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, model
         raise ParameterError(f"image of {pre.shape[0]}x{pre.shape[1]} px is too large for one MicroFlow window "
                              f"(max {MAX_SINGLE_WINDOW_PIXELS} px); use the tiled whole-scene estimate")
     estimator = _cached_estimator(str(model), str(device), threads, int(batch_size), iterations)
-    dx, dy, confidence = estimator.predict(pre[None], post[None])[0]
-    return DisplacementField(dx, dy, confidence)
+    flows, confidence = estimator.predict_iterations(pre[None], post[None])
+    (dx, dy), per_iteration = flows[-1, 0], list(flows[:, 0])
+    return DisplacementField(dx, dy, confidence[0, 0], iterations=per_iteration)
