@@ -142,3 +142,13 @@ def test_real_freqcorr_on_a_fault(faultdeform_root):
     assert summary["epe_far"] < 0.1 < summary["zero_epe"]  # blocks of uniform 0.36 px shift
     assert summary["epe_near"] > summary["epe_far"]  # a window correlator blurs the fault
     assert summary["smooth_near"] < summary["smooth_true_near"]
+
+
+def test_photometric_residual_prefers_the_exact_field(faultdeform_root, use_fake_method):
+    root = faultdeform_root(size=64, per_category=1, categories=(2,))
+    use_fake_method(oracle(root, error=(0.0, 0.0)))
+    exact = E.evaluate_method(root, categories=(2,), border=8, progress=False)["categories"]["2"]
+    use_fake_method(oracle(root, error=(0.8, -0.8)))
+    wrong = E.evaluate_method(root, categories=(2,), border=8, progress=False)["categories"]["2"]
+    assert exact["photo_residual"] < wrong["photo_residual"]
+    assert exact["photo_residual"] < exact["photo_residual_zero"]

@@ -1,5 +1,6 @@
 """Photometric residual: the true field explains post better than no field or a wrong one."""
 
+import json
 import numpy as np
 import pytest
 import rasterio
@@ -81,3 +82,13 @@ def test_residual_for_product_files(tmp_path, pair):
         small = DisplacementField(*_constant((40, 40), 0, 0), np.ones((40, 40)))
         write_product(tmp_path / "small.tif", small, {**profile, "height": 40, "width": 40}, "truth")
         residual_for_product(tmp_path / "small.tif", tmp_path / "pre.tif", tmp_path / "post.tif")
+
+
+def test_info_reports_the_photometric_residual_of_a_product(make_pair, cli, tmp_path):
+    pre, post = make_pair(dx=0.6, dy=-0.4, size=96)
+    out = tmp_path / "field.tif"
+    assert cli("estimate", pre, post, "-o", out, "--method", "farneback", "--quiet")[0] == 0
+    rc, text, _ = cli("info", out, "--pre", pre, "--post", post, "--json")
+    residual = json.loads(text)["photometric_residual"]
+    assert rc == 0 and residual["ncc_residual_field"] < residual["ncc_residual_zero"]
+    assert cli("info", out, "--pre", pre)[0] == 2  # --pre needs --post

@@ -7,7 +7,9 @@ the sample has a fault mask) and far from it, then averaged over the samples of 
 
 References printed beside the method: ``zero_epe``, the EPE of predicting no displacement
 (= mean true magnitude), and ``smooth_true*``, the smoothness of the true field on the same
-pixels. Time is wall-clock seconds of :func:`microflow.api.estimate_arrays` per megapixel
+pixels. ``photo_residual`` is the truth-free photometric residual of
+:mod:`microflow.analysis.photometric` (1 - local NCC of pre and post warped by the estimate; lower is
+better), beside ``photo_residual_zero`` for the unwarped post. Time is wall-clock seconds of :func:`microflow.api.estimate_arrays` per megapixel
 (median over samples, so a one-off warm-up such as loading a model does not dominate).
 
 Methods that expose their intermediate estimates as ``field.iterations`` (a sequence of
@@ -25,6 +27,7 @@ from typing import Iterable
 import numpy as np
 
 from microflow.analysis import metrics as M
+from microflow.analysis.photometric import photometric_residual
 from microflow.errors import InputError, ParameterError
 from microflow.methods import get_method
 from microflow.synth.faultdeform import CATEGORIES, Sample, list_samples, read_sample
@@ -34,7 +37,7 @@ MAGNITUDE_EDGES = np.array([0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 
 
 SUMMARY_KEYS = ("epe", "epe_near", "epe_far", "bias_dx", "bias_dy", "valid_fraction",
                 "smooth", "smooth_near", "smooth_far", "smooth_true", "smooth_true_near",
-                "smooth_true_far", "zero_epe", "seconds", "seconds_per_mp")
+                "smooth_true_far", "zero_epe", "photo_residual", "photo_residual_zero", "seconds", "seconds_per_mp")
 
 
 def _flow_of(estimate) -> np.ndarray:
@@ -58,6 +61,12 @@ def sample_metrics(pred: np.ndarray, sample: Sample, border: int = M.DEFAULT_BOR
     record["valid_fraction"] = M.valid_fraction(pred, regions["all"])
     record["zero_epe"] = M.epe(np.zeros_like(true), true, regions["all"])
     record["true_magnitude_max"] = float(np.nanmax(np.hypot(*true)))
+    # truth-free score, as for real pairs: 1 - local NCC of pre and post warped by the estimate
+    try:
+        photo = photometric_residual(sample.pre, sample.post, pred[0], pred[1])
+        record["photo_residual"], record["photo_residual_zero"] = photo["ncc_residual_field"], photo["ncc_residual_zero"]
+    except InputError:  # no valid estimate at all
+        record["photo_residual"] = record["photo_residual_zero"] = float("nan")
     return record
 
 
@@ -164,6 +173,7 @@ COLUMNS = (  # (header, key, format)
     ("EPE far", "epe_far", "{:.3f}"), ("bias dx", "bias_dx", "{:+.3f}"), ("bias dy", "bias_dy", "{:+.3f}"),
     ("valid", "valid_fraction", "{:.1%}"), ("smooth", "smooth", "{:.4f}"),
     ("smooth true", "smooth_true", "{:.4f}"), ("zero EPE", "zero_epe", "{:.3f}"),
+    ("photo res.", "photo_residual", "{:.4f}"), ("photo res. zero", "photo_residual_zero", "{:.4f}"),
     ("s/MP", "seconds_per_mp", "{:.2f}"),
 )
 
