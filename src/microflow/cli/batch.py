@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from microflow.cli.common import add_param_option, parse_params
-from microflow.methods import DEFAULT_METHOD, available_methods
+from microflow.cli.common import add_method_options, add_param_option, parse_params
 
 
 
@@ -19,10 +18,7 @@ def register(sub) -> None:
                     "written to DIR/summary.csv. Exit status 1 if any pair failed.")
     p.add_argument("pairs", help="CSV file of pre,post[,name] rows")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
-    p.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
-                   help=f"displacement method (default: {DEFAULT_METHOD})")
-    p.add_argument("--band", type=int, default=1, help="1-based band index read from both images (default 1)")
-    p.add_argument("--units", default="pixel", choices=("pixel", "meter"), help="units of EW/NS (default pixel)")
+    add_method_options(p)
     p.add_argument("--overwrite", action="store_true", help="recompute pairs whose product exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_param_option(p)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from microflow.cli.common import add_param_option, parse_params
-from microflow.methods import DEFAULT_METHOD, available_methods
+from microflow.cli.common import add_method_options, add_param_option, parse_params
 
 
 def positive(text: str) -> int:
@@ -24,10 +23,7 @@ def register(sub) -> None:
     p.add_argument("pre", help="pre-event image (GeoTIFF)")
     p.add_argument("post", help="post-event image on the same grid")
     p.add_argument("-o", "--output", required=True, help="output GeoTIFF")
-    p.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
-                   help=f"displacement method (default: {DEFAULT_METHOD})")
-    p.add_argument("--band", type=int, default=1, help="1-based band index read from both images (default 1)")
-    p.add_argument("--units", default="pixel", choices=("pixel", "meter"), help="units of EW/NS (default pixel)")
+    add_method_options(p)
     p.add_argument("--plot", metavar="PNG", help="also write a quicklook PNG")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
