@@ -4,20 +4,8 @@ import numpy as np
 import pytest
 
 from microflow.errors import InputError, ParameterError
-from microflow.methods import get_method
 from microflow.methods.ncc import estimate, gaussian_peak, quadratic_peak
 from shift_pairs import medians, texture_pair
-
-
-@pytest.mark.parametrize("name", ["gravel", "grass"])
-def test_known_shift_sign_and_magnitude(name):
-    pre, post = texture_pair(0.30, 0.20, name)
-    mx, my = medians(estimate(pre, post, window=32, step=8))
-    assert mx == pytest.approx(0.30, abs=0.03) and my == pytest.approx(0.20, abs=0.03)
-
-
-def test_registry_name_maps_to_this_estimate():
-    assert get_method("ncc") is estimate
 
 
 def test_multi_pixel_shift_within_search_radius():
