@@ -162,6 +162,27 @@ def test_lr_schedules():
     cosine = OptimConfig(schedule="cosine", min_lr_ratio=0.1)
     assert lr_factor(0, cosine, 100) == 1.0 and lr_factor(100, cosine, 100) == pytest.approx(0.1)
     assert lr_factor(50, cosine, 100) == pytest.approx(0.55)
+    warm = OptimConfig(schedule="cosine", min_lr_ratio=0.1, warmup_steps=4)
+    assert [lr_factor(s, warm, 100) for s in (0, 1, 3)] == pytest.approx(
+        [0.25, 0.5 * lr_factor(1, cosine, 100), lr_factor(3, cosine, 100)])
+    assert lr_factor(50, warm, 100) == lr_factor(50, cosine, 100)
+
+
+def test_warm_start_copies_weights_and_checks_the_architecture(tmp_path):
+    first = Trainer(tiny_config(tmp_path, "run.steps=2"), tmp_path / "a", train_data=TinyShiftPairs(),
+                    val_set=tiny_val_set())
+    first.fit()
+    weights = tmp_path / "a" / "final.safetensors"
+    warm = Trainer(tiny_config(tmp_path, f"model.init={weights}"), tmp_path / "b", train_data=TinyShiftPairs(),
+                   val_set=tiny_val_set())
+    for a, b in zip(warm.net.parameters(), first.net.parameters()):
+        torch.testing.assert_close(a, b)
+    assert warm.step == 0  # a new run: fresh optimizer and schedule
+    cold = Trainer(tiny_config(tmp_path), tmp_path / "c", train_data=TinyShiftPairs(), val_set=tiny_val_set())
+    assert any(not torch.equal(a, b) for a, b in zip(cold.net.parameters(), first.net.parameters()))
+    with pytest.raises(ParameterError, match="model.init"):
+        Trainer(tiny_config(tmp_path, f"model.init={weights}", "model.width=8"), tmp_path / "d",
+                train_data=TinyShiftPairs(), val_set=tiny_val_set())
 
 
 class SigtermAt(TinyShiftPairs):

@@ -28,6 +28,7 @@ class ModelConfig:
     iterations: int = 3                # K
     shared_weights: bool = False
     interpolation: str = "bicubic"
+    init: str | None = None            # warm start: shipped model NAME or weights file (same architecture)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class OptimConfig:
     lr_step: int = 37500               # step: multiply lr by lr_decay every lr_step steps
     lr_decay: float = 0.5
     min_lr_ratio: float = 0.01         # cosine: final lr / lr
+    warmup_steps: int = 0              # linear ramp of the lr from 0 over the first steps
     weight_decay: float = 0.0
     grad_clip: float = 1.0             # max gradient norm (0 = off)
     loss_gamma: float = 0.8            # iteration weights gamma^(K-k)
@@ -188,6 +190,7 @@ def validate(config: TrainConfig) -> None:
         (o.lr > 0 and o.schedule in SCHEDULES, f"optim.lr must be > 0 and optim.schedule in {SCHEDULES}"),
         (o.lr_step >= 1 and 0 < o.lr_decay <= 1 and 0 <= o.min_lr_ratio <= 1,
          "optim.lr_step >= 1, 0 < optim.lr_decay <= 1, 0 <= optim.min_lr_ratio <= 1 required"),
+        (o.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
         (o.grad_clip >= 0 and 0 < o.loss_gamma <= 1, "optim.grad_clip >= 0 and 0 < optim.loss_gamma <= 1"),
         (r.steps >= 1 and r.batch_size >= 1, "run.steps and run.batch_size must be >= 1"),
         (r.val_every >= 1 and r.ckpt_every >= 1 and r.log_every >= 1, "run.*_every must be >= 1"),

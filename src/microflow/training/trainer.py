@@ -31,7 +31,7 @@ from tqdm import tqdm
 from microflow.errors import MicroflowError, ParameterError
 from microflow.model.loss import end_point_error, sequence_loss
 from microflow.model.microflow_net import build_microflow
-from microflow.model.weights import resolve_device, save_weights
+from microflow.model.weights import read_weights, resolve_device, resolve_model, save_weights
 from microflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from microflow.training.config import OptimConfig, TrainConfig, save_config
 from microflow.training.data import (TrainingPairs, build_raw_dataset, default_validation_set, epoch_batches,
@@ -39,17 +39,35 @@ from microflow.training.data import (TrainingPairs, build_raw_dataset, default_v
 from microflow.training.logbook import TrainingLog, plot_log
 
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before giving up
+ARCHITECTURE_KEYS = ("width", "iterations", "shared_weights", "interpolation")
+
+
+def architecture(model) -> dict:
+    """The keyword arguments of ``build_microflow`` in a ModelConfig (or its dict)."""
+    values = model if isinstance(model, dict) else asdict(model)
+    return {k: values[k] for k in ARCHITECTURE_KEYS if k in values}
+
+
+def initialize_from(net: torch.nn.Module, name_or_path: str) -> None:
+    """Warm start: copy the weights of a shipped model NAME or weights file of the same architecture."""
+    path = resolve_model(name_or_path)
+    state, config = read_weights(path)
+    expected = {k: getattr(net, "config")[k] for k in ARCHITECTURE_KEYS}
+    if architecture(config["model"]) != expected:
+        raise ParameterError(f"model.init {path} is {architecture(config['model'])}, the config asks for {expected}")
+    net.load_state_dict(state, strict=True)
 
 
 def lr_factor(step: int, optim: OptimConfig, total_steps: int) -> float:
     """lr(step) / lr: step = lr_decay^floor(step / lr_step); cosine = m + (1 - m)(1 + cos(pi t)) / 2
-    with t = step / total_steps and m = min_lr_ratio; constant = 1."""
+    with t = step / total_steps and m = min_lr_ratio; constant = 1; all times min(1, (step + 1) / warmup)."""
+    warmup = min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps else 1.0
     if optim.schedule == "step":
-        return optim.lr_decay ** (step // optim.lr_step)
+        return warmup * optim.lr_decay ** (step // optim.lr_step)
     if optim.schedule == "cosine":
         t = min(step, total_steps) / total_steps
-        return optim.min_lr_ratio + (1.0 - optim.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
-    return 1.0
+        return warmup * (optim.min_lr_ratio + (1.0 - optim.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t)))
+    return warmup
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, total_steps: int):
@@ -90,7 +108,9 @@ class Trainer:
         random.seed(run.seed)
         np.random.seed(run.seed)
         torch.manual_seed(run.seed)
-        self.net = build_microflow(**asdict(config.model)).to(self.device)
+        self.net = build_microflow(**architecture(config.model)).to(self.device)
+        if config.model.init and not resume:
+            initialize_from(self.net, config.model.init)
         if run.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.optim.lr,
@@ -158,9 +178,9 @@ class Trainer:
 
     def _restore(self, path: Path) -> None:
         state = load_checkpoint(path)  # tensors on CPU; load_state_dict moves them
-        if state["config"]["model"] != asdict(self.config.model):
+        if architecture(state["config"]["model"]) != architecture(self.config.model):
             raise ParameterError(f"checkpoint model {state['config']['model']} differs from the config's "
-                                 f"{asdict(self.config.model)}; resume with the run's own config.yaml")
+                                 f"{architecture(self.config.model)}; resume with the run's own config.yaml")
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
