@@ -7,6 +7,7 @@ import pytest
 
 from microflow.analysis import evaluate as E
 from microflow.cli.main import main
+from microflow.errors import ParameterError
 from microflow.methods.base import DisplacementField
 from microflow.synth.faultdeform import iter_samples
 
@@ -87,6 +88,24 @@ def test_per_iteration_epe_and_limit(faultdeform_root, use_fake_method):
     assert it[0] == pytest.approx(result["overall"]["zero_epe"], rel=1e-5)
     table = E.format_table(result, "markdown")
     assert "EPE per iteration" in table and table.splitlines()[1].startswith("|---|")
+
+
+def test_regularize_post_processes_before_scoring(faultdeform_root, use_fake_method):
+    root = faultdeform_root(size=48, per_category=1, categories=(1,))
+    exact = oracle(root)
+
+    def noisy(pre, post, **params):
+        field = exact(pre, post)
+        noise = np.random.default_rng(0).normal(0.0, 0.3, (2,) + pre.shape).astype(np.float32)
+        return DisplacementField(field.dx + noise[0], field.dy + noise[1], field.confidence)
+
+    use_fake_method(noisy)
+    raw = E.evaluate_method(root, categories=(1,), border=8, progress=False)
+    smoothed = E.evaluate_method(root, categories=(1,), border=8, progress=False, regularize="ltv")
+    assert smoothed["regularize"] == "ltv" and raw["regularize"] == "none"
+    assert smoothed["overall"]["epe"] < 0.6 * raw["overall"]["epe"]
+    with pytest.raises(ParameterError, match="regularize"):
+        E.evaluate_method(root, progress=False, regularize="median")
 
 
 def test_table_styles(faultdeform_root, use_fake_method):

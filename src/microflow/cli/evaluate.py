@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--split", default="test", help="split folder to evaluate (default test)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
                    help=f"displacement method (default {DEFAULT_METHOD})")
+    p.add_argument("--regularize", choices=("none", "ltv", "tv"), default="none",
+                   help="post-regularize each field before scoring, default parameters (default none)")
     p.add_argument("--categories", type=int, nargs="+", default=[0, 1, 2], metavar="C",
                    help="displacement categories: 0 very small, 1 small, 2 large (default all)")
     p.add_argument("--limit", type=int, help="at most N samples per category")
@@ -43,8 +45,9 @@ def run(args) -> int:
     result = evaluate_method(args.dataset, split=args.split, method=args.method, categories=args.categories,
                              border=args.border, params=parse_params(args.param), limit=args.limit,
                              progress=not args.quiet, ns_positive_down=args.ns_positive_down,
-                             radius=args.radius)
-    print(f"{args.method} on {os.path.join(args.dataset, args.split)} "
+                             radius=args.radius, regularize=args.regularize)
+    label = args.method if args.regularize == "none" else f"{args.method} + {args.regularize}"
+    print(f"{label} on {os.path.join(args.dataset, args.split)} "
           f"(EPE in px, border {args.border} px, near = within {args.radius:g} px of the fault)")
     print(format_table(result, args.format))
     if args.json:
