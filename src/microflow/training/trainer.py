@@ -195,7 +195,8 @@ class Trainer:
         training = {"data_source": c.data.source, "texture": c.data.texture, "categories": c.data.categories,
                     "crop": c.data.crop, "batch_size": c.run.batch_size, "steps": self.step,
                     "samples_seen": self.step * c.run.batch_size, "wall_seconds": round(self.seconds, 1),
-                    "device": str(self.device), "lr": c.optim.lr, "schedule": c.optim.schedule, "seed": c.run.seed}
+                    "device": str(self.device), "lr": c.optim.lr, "schedule": c.optim.schedule, "seed": c.run.seed,
+                    "init": c.model.init}
         return save_weights(self.out_dir / f"{name}.safetensors", self.net, normalization=c.data.normalization,
                             window=c.data.crop, card={"training": training, "metrics": metrics or {}})
 
