@@ -87,9 +87,11 @@ def test_failing_pair_is_reported_and_rerun_skips_done_pairs(pairs_csv, tmp_path
 
 def test_cli_exit_status_and_summary_table(pairs_csv, tmp_path, capsys):
     out = tmp_path / "cli"
-    assert main(["batch", str(pairs_csv), "--out", str(out), "--quiet", "-p", "offset=0.1"]) == 1
+    assert main(["batch", str(pairs_csv), "--out", str(out), "--method", "freqcorr", "--quiet",
+                 "-p", "offset=0.1"]) == 1
     table = capsys.readouterr().out
     assert "beta" in table and "failed" in table and "2 ok, 0 skipped, 1 failed" in table
     (pairs_csv.parent / "good.csv").write_text("pre0.tif,post0.tif,alpha\n")
-    assert main(["batch", str(pairs_csv.parent / "good.csv"), "--out", str(out), "--quiet"]) == 0
+    assert main(["batch", str(pairs_csv.parent / "good.csv"), "--out", str(out), "--method", "freqcorr",
+                 "--quiet"]) == 0
     assert "0 ok, 1 skipped, 0 failed" in capsys.readouterr().out

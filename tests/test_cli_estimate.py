@@ -150,4 +150,5 @@ def test_unwritable_output_folder(pair, tmp_path, cli, clean_failure):
 ])
 def test_nonsensical_parameters(param, message, pair, tmp_path, cli, clean_failure):
     out = tmp_path / "out.tif"
-    clean_failure(cli("estimate", *pair, "-o", out, "--quiet", "-p", param), message, output=out)
+    clean_failure(cli("estimate", *pair, "-o", out, "--method", "freqcorr", "--quiet", "-p", param), message,
+                  output=out)

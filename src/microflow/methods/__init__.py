@@ -32,9 +32,9 @@ _REGISTRY: dict[str, tuple[str, str]] = {
 
 CLASSICAL = ("freqcorr", "ncc", "farneback", "tvl1")
 
-#: The default method of the API and of every command; "microflow" once the shipped model beats the
-#: correlators on the synthetic test split (see docs/BENCHMARKS.md).
-DEFAULT_METHOD = "freqcorr"
+#: The default method of the API and of every command: the shipped MicroFlow model, which beats the
+#: correlators on the synthetic test split (docs/SYNTHETIC_BASELINES.md). Whole scenes add log-TV.
+DEFAULT_METHOD = "microflow"
 
 
 def available_methods() -> list[str]:
