@@ -120,13 +120,13 @@ def test_missing_shipped_model_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_estimator_and_method_shapes_and_confidence(tmp_path):
     from microflow.methods import get_method
-    from microflow.methods.microflow import MicroFlowEstimator
+    from microflow.methods.microflow import MIN_TILING_WINDOW, MicroFlowEstimator
     from microflow.model.weights import save_weights
 
     torch.manual_seed(0)
     path = save_weights(tmp_path / "m.safetensors", build_microflow(4, 2), window=48)
     estimator = MicroFlowEstimator(path, device="cpu", threads=2, batch_size=2)
-    assert estimator.loaded.window == 48 and estimator.preferred_window == 512
+    assert estimator.loaded.window == 48 and estimator.preferred_window == MIN_TILING_WINDOW
     rng = np.random.default_rng(0)
     pre = rng.normal(100, 10, (3, 40, 56)).astype(np.float32)
     post = pre * 2.0 + 7.0

@@ -37,8 +37,10 @@ RESIDUAL_SCALE = 0.25            # normalized intensity units (robust spread = 1
 UPDATE_SCALE = 0.1               # pixels
 CONFIDENCE_WINDOW = 7            # box smoothing of both residuals (px)
 MAX_SINGLE_WINDOW_PIXELS = 2048 * 2048
-MIN_TILING_WINDOW = 512          # px: the network is fully convolutional, so whole scenes are tiled in
-                                 # windows of at least this side (less overlap than the training crop)
+MIN_TILING_WINDOW = 768          # px: the network is fully convolutional, so whole scenes are tiled in
+                                 # windows of at least this side; with the default quarter overlap (192 px)
+                                 # the blend only uses estimates >= 48 px from a window edge, which keeps
+                                 # the seam ratio near 1 (512/128 gave 1.12; benchmarks/scene_seams.py)
 Stats = tuple[float, float]
 
 

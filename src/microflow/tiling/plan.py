@@ -1,8 +1,8 @@
 """Settings of a whole-scene run, resolved once and shared by the single-process and Dask backends.
 
 Defaults
-    window: the predictor's ``preferred_window`` (MicroFlow: the model's training crop; classical
-    methods: 512). overlap: a quarter of the window, and for a correlator at least its own
+    window: the predictor's ``preferred_window`` (MicroFlow: the model's training crop, at least
+    768; classical methods: 512). overlap: a quarter of the window, and for a correlator at least its own
     correlation window, so that each window's NaN half-window border lies inside a neighbour's
     interior. regularize: "ltv" for MicroFlow, "none" for the classical methods (they have their own
     window averaging; log-TV on them is available with ``regularize="ltv"``).
