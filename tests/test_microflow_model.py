@@ -142,6 +142,30 @@ def test_estimator_and_method_shapes_and_confidence(tmp_path):
     assert field.shape == (40, 56)
 
 
+def test_large_arrays_are_estimated_in_blended_windows(tmp_path, monkeypatch):
+    import microflow.methods.microflow as mf
+    from microflow.model.weights import save_weights
+    from scipy.ndimage import gaussian_filter
+
+    torch.manual_seed(0)
+    path = save_weights(tmp_path / "m.safetensors", build_microflow(4, 2), window=32)
+    monkeypatch.setattr(mf, "MIN_TILING_WINDOW", 0)  # windows of the tiny model's 32 px
+    monkeypatch.setattr(mf, "MAX_SINGLE_WINDOW_PIXELS", 64 * 64)
+    pre = gaussian_filter(np.random.default_rng(1).normal(size=(80, 104)), 1.5).astype(np.float32)
+    post = pre * 1.5 + 3.0
+    post[50:54, 70:75] = np.nan
+    field = mf.estimate(pre, post, model=str(path), device="cpu", threads=1, batch_size=3)
+    assert field.shape == (80, 104) and field.iterations is None
+    assert np.isnan(field.dx[50:54, 70:75]).all() and np.isnan(field.confidence[50:54, 70:75]).all()
+    assert np.isfinite(field.dx[:50]).all()
+    estimator = mf.MicroFlowEstimator(path, device="cpu", threads=1)
+    stats = (estimator.image_stats(pre), estimator.image_stats(post))
+    first = estimator.predict(pre[None, :32, :32], post[None, :32, :32], *stats)[0]
+    # only the first window (weight 1 away from its 8-px handover ramps) covers the top-left 24 x 24 px
+    np.testing.assert_allclose(field.dx[:24, :24], first[0, :24, :24], atol=1e-5)
+    np.testing.assert_allclose(field.dy[:24, :24], first[1, :24, :24], atol=1e-5)
+
+
 def test_confidence_drops_where_warped_post_disagrees():
     from microflow.methods.microflow import confidence_map
 

@@ -147,14 +147,28 @@ def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, model
              iterations: int | None = None) -> DisplacementField:
     """MicroFlow field of a whole image as one window (per-image robust normalization).
 
-    Images larger than ``MAX_SINGLE_WINDOW_PIXELS`` go through the whole-scene tiler instead.
-    ``progress`` is accepted for the method interface; a single window shows no bar.
+    Images larger than ``MAX_SINGLE_WINDOW_PIXELS`` are estimated in blended windows instead
+    (:func:`estimate_in_windows`, no per-iteration fields); ``progress`` shows their bar.
     """
     pre, post = np.asarray(pre, np.float32), np.asarray(post, np.float32)
-    if pre.size > MAX_SINGLE_WINDOW_PIXELS:
-        raise ParameterError(f"image of {pre.shape[0]}x{pre.shape[1]} px is too large for one MicroFlow window "
-                             f"(max {MAX_SINGLE_WINDOW_PIXELS} px); use the tiled whole-scene estimate")
     estimator = _cached_estimator(str(model), str(device), threads, int(batch_size), iterations)
+    if pre.size > MAX_SINGLE_WINDOW_PIXELS:
+        return estimate_in_windows(estimator, pre, post, progress)
     flows, confidence = estimator.predict_iterations(pre[None], post[None])
     (dx, dy), per_iteration = flows[-1, 0], list(flows[:, 0])
     return DisplacementField(dx, dy, confidence[0, 0], iterations=per_iteration)
+
+
+def estimate_in_windows(estimator: MicroFlowEstimator, pre: np.ndarray, post: np.ndarray,
+                        progress: bool = False) -> DisplacementField:
+    """Field of an in-memory image pair too large for one window: the whole-scene tiler's window grid
+    and blending, every window normalized with the whole images' statistics (no log-TV here)."""
+    from microflow.tiling.blending import blend_region
+    from microflow.tiling.windows import WindowGrid, default_overlap
+
+    window = estimator.preferred_window
+    grid = WindowGrid(pre.shape[0], pre.shape[1], window, default_overlap(window))
+    stats = (estimator.image_stats(pre), estimator.image_stats(post))
+    dx, dy, confidence = blend_region(np.stack([pre, post]), (0, 0), (0, pre.shape[0], 0, pre.shape[1]), grid,
+                                      estimator, stats, estimator.batch_size, progress)
+    return DisplacementField(dx, dy, confidence)

@@ -106,16 +106,21 @@ def predict_windows(images: np.ndarray, origin: tuple[int, int], windows: Iterab
 
 def blend_region(images: np.ndarray, origin: tuple[int, int], region: tuple[int, int, int, int],
                  grid: WindowGrid, predictor: WindowPredictor, stats: tuple[Stats, Stats],
-                 batch_size: int) -> np.ndarray:
+                 batch_size: int, progress: bool = False) -> np.ndarray:
     """Blended (3, h, w) field [dx, dy, confidence] of the scene region ``(row0, row1, col0, col1)``.
 
     Every window of ``grid`` that touches the region is predicted, so the region's values equal those
     of a whole-scene run. ``images`` (2, ., .) from scene pixel ``origin`` must contain those windows.
+    ``progress`` shows a bar of windows on stderr.
     """
+    from tqdm import tqdm
+
     row0, row1, col0, col1 = region
     acc = Accumulator.zeros(row0, col0, row1 - row0, col1 - col0)
     windows = grid.windows_touching(row0, row1, col0, col1)
-    for (row, col), field in predict_windows(images, origin, windows, grid.shape, predictor, stats, batch_size):
+    predictions = predict_windows(images, origin, windows, grid.shape, predictor, stats, batch_size)
+    for (row, col), field in tqdm(predictions, total=len(windows), desc="windows", unit="window",
+                                  disable=not progress, leave=False):
         acc.add(row, col, field, grid.weights(row, col))
     local = images[:, row0 - origin[0]:row1 - origin[0], col0 - origin[1]:col1 - origin[1]]
     return mask_invalid(acc.result(), local)
