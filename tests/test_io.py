@@ -78,7 +78,7 @@ def test_band_selection_reads_the_right_band(tmp_path, cli, clean_failure):
     post_path = write_geotiff(tmp_path / "post3.tif", np.stack([flat, post, flat]))
     out = tmp_path / "out.tif"
     clean_failure(cli("estimate", pre_path, post_path, "-o", out, "--quiet"), "constant", output=out)
-    rc, _, err = cli("estimate", pre_path, post_path, "-o", out, "--band", "2", "--quiet")
+    rc, _, err = cli("estimate", pre_path, post_path, "-o", out, "--band", "2", "--method", "freqcorr", "--quiet")
     assert rc == 0, err
     with rasterio.open(out) as ds:
         assert np.nanmedian(ds.read(1)) == pytest.approx(0.5, abs=0.02)

@@ -136,15 +136,25 @@ def test_tile_windows_cover_every_pixel_once():
 def test_tiled_equals_untiled():
     _, noisy = fault_field(256, sigma=0.1, seed=5)
     noisy[:, 100:110, 60:75] = np.nan
-    whole = np.stack(regularize(noisy[0], noisy[1], device="cpu"))
-    tiled = np.stack(regularize_tiled(noisy[0], noisy[1], tile=64, halo=32, device="cpu"))
+    solver = {"lam": 0.1, "eps": 0.3, "device": "cpu"}  # a fixed problem: the halo's reach depends on λ
+    whole = np.stack(regularize(noisy[0], noisy[1], **solver))
+    tiled = np.stack(regularize_tiled(noisy[0], noisy[1], tile=64, halo=32, **solver))
     assert np.array_equal(np.isnan(whole), np.isnan(tiled))
     diff = np.abs(whole - tiled)[np.isfinite(whole)]
     assert diff.max() < 5e-3 and np.mean(diff) < 1e-4 and np.quantile(diff, 0.999) < 1e-3
-    full_halo = np.stack(regularize_tiled(noisy[0], noisy[1], tile=64, halo=64, device="cpu"))
+    full_halo = np.stack(regularize_tiled(noisy[0], noisy[1], tile=64, halo=64, **solver))
     np.testing.assert_allclose(full_halo, whole, atol=1e-5)
-    no_halo = np.stack(regularize_tiled(noisy[0], noisy[1], tile=64, halo=0, device="cpu"))
+    no_halo = np.stack(regularize_tiled(noisy[0], noisy[1], tile=64, halo=0, **solver))
     assert np.nanmax(np.abs(no_halo - whole)) > 1e-2                      # seams appear without halo
+
+
+def test_default_halo_is_exact_with_the_default_parameters():
+    from microflow.tiling.plan import REG_HALO
+
+    _, noisy = fault_field(256, sigma=0.2, seed=6)
+    whole = np.stack(regularize(noisy[0], noisy[1], device="cpu"))
+    tiled = np.stack(regularize_tiled(noisy[0], noisy[1], tile=96, halo=REG_HALO, device="cpu"))
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
 def test_rejects_bad_parameters():
