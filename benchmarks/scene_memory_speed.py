@@ -93,10 +93,11 @@ def fresh_model(path: Path, config_path: Path) -> Path:
     from microflow.model.microflow_net import build_microflow
     from microflow.model.weights import save_weights
     from microflow.training.config import load_config
+    from microflow.training.trainer import architecture
 
     config = load_config(config_path)
     torch.manual_seed(0)
-    return save_weights(path, build_microflow(**config.to_dict()["model"]), window=config.data.crop,
+    return save_weights(path, build_microflow(**architecture(config.model)), window=config.data.crop,
                         normalization=config.data.normalization,
                         card={"note": f"random weights of {config_path.name} for speed benchmarks"})
 

@@ -31,7 +31,8 @@ def register(sub) -> None:
 
     tiles = p.add_argument_group("windows")
     tiles.add_argument("--window", type=positive, metavar="PX",
-                       help="window side (default: the model's training window; 512 for the correlators)")
+                       help="window side (default: MicroFlow 768 or the model's training window if larger; 512 for "
+                            "the correlators)")
     tiles.add_argument("--overlap", type=int, metavar="PX",
                        help="overlap of neighbouring windows (default: window/4, and at least a "
                             "correlator's own window)")
