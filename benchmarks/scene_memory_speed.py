@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                         help="training config of the fresh model (default: configs/compact.yaml)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, help="windows per batch (default: the tiler's)")
     parser.add_argument("--regularize", nargs="+", default=["ltv", "none"], choices=("ltv", "tv", "none"),
                         help="runs to make (default: ltv none)")
     parser.add_argument("--workdir", help="keep the scene and products here (default: a temporary folder)")
@@ -144,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         for reg in args.regularize:
             command = [sys.executable, "-m", "microflow.cli.main", "estimate", str(pre), str(post),
                        "-o", str(folder / f"out_{reg}.tif"), "--overwrite", "--method", "microflow",
-                       "--model", model, "--threads", str(args.threads), "--batch-size", str(args.batch_size),
-                       "--regularize", reg]
+                       "--model", model, "--threads", str(args.threads), "--regularize", reg]
+            if args.batch_size:
+                command += ["--batch-size", str(args.batch_size)]
             seconds, cpu_seconds, peak_gb = run_measured(command)
             results.append({"regularize": reg, "width": args.size, "height": height, "seconds": round(seconds, 1),
                             "megapixels_per_min": round(megapixels / seconds * 60, 2),

@@ -295,3 +295,9 @@ def test_cli_rejects_an_overlap_not_below_the_window(tmp_path, make_pair, cli, c
     out = tmp_path / "bad.tif"
     clean_failure(cli("estimate", pre, post, "-o", out, "--quiet", "--window", "32", "--overlap", "32"),
                   "overlap", output=out)
+
+
+def test_default_batch_is_about_a_megapixel_of_windows():
+    from microflow.tiling.plan import default_batch_size
+
+    assert [default_batch_size(w) for w in (256, 512, 768, 2048)] == [16, 4, 1, 1]

@@ -47,7 +47,7 @@ def estimate_arrays(pre: np.ndarray, post: np.ndarray, method: str = DEFAULT_MET
 def estimate_files(pre_path, post_path, out_path, method: str = DEFAULT_METHOD, *, band: int = 1,
                    units: str = "pixel", overwrite: bool = False, plot: str | None = None,
                    progress: bool = False, tile_window: int | None = None, tile_overlap: int | None = None,
-                   tile_batch: int = 4, regularize: str | None = None, reg_params: dict | None = None,
+                   tile_batch: int | None = None, regularize: str | None = None, reg_params: dict | None = None,
                    device: str = "auto", threads: int | None = None, dask: bool = False,
                    dask_scheduler: str | None = None, dask_workers: int | None = None, **params) -> dict:
     """Estimate the field of a GeoTIFF pair of any size and write the product; return a summary dict.

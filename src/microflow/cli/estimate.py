@@ -36,7 +36,8 @@ def register(sub) -> None:
     tiles.add_argument("--overlap", type=int, metavar="PX",
                        help="overlap of neighbouring windows (default: window/4, and at least a "
                             "correlator's own window)")
-    tiles.add_argument("--batch-size", type=positive, default=4, metavar="N", help="windows per batch (default 4)")
+    tiles.add_argument("--batch-size", type=positive, metavar="N",
+                       help="windows per batch (default: about 1 megapixel, e.g. 4 of 512² or 1 of 768²)")
 
     compute = p.add_argument_group("model and compute")
     compute.add_argument("--model", metavar="NAME|PATH",

@@ -153,7 +153,7 @@ def write_blocks(client, field, writer: ProductWriter, progress: bool, desc: str
 
 def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow", *, band: int = 1,
                         units: str = "pixel", window: int | None = None, overlap: int | None = None,
-                        batch_size: int = 4, regularize: str | None = None, reg_params: dict | None = None,
+                        batch_size: int | None = None, regularize: str | None = None, reg_params: dict | None = None,
                         device: str = "auto", threads: int | None = None, overwrite: bool = False,
                         progress: bool = True, client=None, scheduler: str | None = None,
                         workers: int | None = None, block: int = DEFAULT_BLOCK,

@@ -33,6 +33,14 @@ REG_HALO = 96           # px of context on each side of a regularization block
 REG_BLOCK = 1024        # px, side of a regularization block (a multiple of the 256 px output tiles,
                         # so each tile of the product is written once)
 MIN_BLOCK = 64          # px, smallest block (regularization, Dask)
+BATCH_PIXELS = 2 ** 20  # window pixels per predictor call by default: 4 windows of 512², 1 of 768²
+                        # (peak memory of MicroFlow grows with it: 768² x 4 took 2.6 GB on 8192²)
+PREDICTOR_BATCH = 4     # the predictor's own batch cap (windows per forward pass)
+
+
+def default_batch_size(window: int) -> int:
+    """Windows per predictor call when not given: ``BATCH_PIXELS`` // window², at least 1."""
+    return max(1, BATCH_PIXELS // (window * window))
 REG_SOLVER_KEYS = ("lam", "eps", "outer_iters", "inner_iters", "norm", "gap_tol")
 
 
@@ -152,21 +160,25 @@ class ScenePlan:
 
 
 def plan_scene(shape: tuple[int, int], method: str, *, window: int | None = None,
-               overlap: int | None = None, batch_size: int = 4, regularize: str | None = None,
+               overlap: int | None = None, batch_size: int | None = None, regularize: str | None = None,
                reg_params: dict | None = None, device: str = "auto", threads: int | None = None,
                method_params: dict | None = None,
                predictor_factory=None) -> tuple[ScenePlan, WindowPredictor]:
     """Resolve the defaults for a scene of ``shape``; returns the plan and the built predictor.
 
+    ``batch_size``: windows per predictor call (default :func:`default_batch_size` of the window).
     ``predictor_factory``: see :class:`~microflow.tiling.predictors.PredictorSpec`.
     """
     method_params = dict(method_params or {})
-    batch_size = positive_int("batch_size", batch_size)
+    if batch_size is not None:
+        batch_size = positive_int("batch_size", batch_size)
     if threads is not None:
         threads = positive_int("threads", threads)
-    spec = PredictorSpec(method, method_params, device, threads, batch_size, predictor_factory)
+    spec = PredictorSpec(method, method_params, device, threads, batch_size or PREDICTOR_BATCH, predictor_factory)
     predictor = spec.build()
     window = positive_int("window", window if window is not None else predictor.preferred_window)
+    if batch_size is None:
+        batch_size = default_batch_size(window)
     if overlap is None:
         overlap = default_overlap(window)
         if method != "microflow" and predictor_factory is None:

@@ -68,7 +68,7 @@ def blended_bands(pair: RasterPair, plan: ScenePlan, predictor: WindowPredictor,
 
 def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, band: int = 1,
                    units: str = "pixel", window: int | None = None, overlap: int | None = None,
-                   batch_size: int = 4, regularize: str | None = None, reg_params: dict | None = None,
+                   batch_size: int | None = None, regularize: str | None = None, reg_params: dict | None = None,
                    device: str = "auto", threads: int | None = None, overwrite: bool = False,
                    progress: bool = True, method_params: dict | None = None, predictor_factory=None,
                    **more_method_params) -> dict:
