@@ -164,11 +164,13 @@ def estimate_in_windows(estimator: MicroFlowEstimator, pre: np.ndarray, post: np
     """Field of an in-memory image pair too large for one window: the whole-scene tiler's window grid
     and blending, every window normalized with the whole images' statistics (no log-TV here)."""
     from microflow.tiling.blending import blend_region
+    from microflow.tiling.plan import default_batch_size
     from microflow.tiling.windows import WindowGrid, default_overlap
 
     window = estimator.preferred_window
     grid = WindowGrid(pre.shape[0], pre.shape[1], window, default_overlap(window))
     stats = (estimator.image_stats(pre), estimator.image_stats(post))
+    batch = min(estimator.batch_size, default_batch_size(window))  # the tiler's memory bound
     dx, dy, confidence = blend_region(np.stack([pre, post]), (0, 0), (0, pre.shape[0], 0, pre.shape[1]), grid,
-                                      estimator, stats, estimator.batch_size, progress)
+                                      estimator, stats, batch, progress)
     return DisplacementField(dx, dy, confidence)

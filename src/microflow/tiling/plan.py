@@ -36,12 +36,12 @@ MIN_BLOCK = 64          # px, smallest block (regularization, Dask)
 BATCH_PIXELS = 2 ** 20  # window pixels per predictor call by default: 4 windows of 512², 1 of 768²
                         # (peak memory of MicroFlow grows with it: 768² x 4 took 2.6 GB on 8192²)
 PREDICTOR_BATCH = 4     # the predictor's own batch cap (windows per forward pass)
+REG_SOLVER_KEYS = ("lam", "eps", "outer_iters", "inner_iters", "norm", "gap_tol")
 
 
 def default_batch_size(window: int) -> int:
     """Windows per predictor call when not given: ``BATCH_PIXELS`` // window², at least 1."""
     return max(1, BATCH_PIXELS // (window * window))
-REG_SOLVER_KEYS = ("lam", "eps", "outer_iters", "inner_iters", "norm", "gap_tol")
 
 
 def limit_threads(threads: int | None) -> None:

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from microflow.errors import MicroflowError, ParameterError
 from microflow.model.loss import end_point_error, sequence_loss
-from microflow.model.microflow_net import build_microflow
+from microflow.model.microflow_net import MicroFlowNet, build_microflow
 from microflow.model.weights import read_weights, resolve_device, resolve_model, save_weights
 from microflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from microflow.training.config import OptimConfig, TrainConfig, save_config
@@ -48,13 +48,12 @@ def architecture(model) -> dict:
     return {k: values[k] for k in ARCHITECTURE_KEYS if k in values}
 
 
-def initialize_from(net: torch.nn.Module, name_or_path: str) -> None:
+def initialize_from(net: MicroFlowNet, name_or_path: str) -> None:
     """Warm start: copy the weights of a shipped model NAME or weights file of the same architecture."""
     path = resolve_model(name_or_path)
     state, config = read_weights(path)
-    expected = {k: getattr(net, "config")[k] for k in ARCHITECTURE_KEYS}
-    if architecture(config["model"]) != expected:
-        raise ParameterError(f"model.init {path} is {architecture(config['model'])}, the config asks for {expected}")
+    if architecture(config["model"]) != net.config:
+        raise ParameterError(f"model.init {path} is {architecture(config['model'])}, the config asks for {net.config}")
     net.load_state_dict(state, strict=True)
 
 
