@@ -33,10 +33,10 @@ def stand_in_method(monkeypatch):
         monkeypatch.setattr(module, "get_method", lambda name: _half_valid_shift)
 
 
-def _tif(path, shape=(32, 32), seed=0):
+def _tif(path, shape=(48, 48), seed=0, crs="EPSG:32611"):  # the smallest image freqcorr (window 32) accepts
     image = np.random.default_rng(seed).random(shape).astype(np.float32)
     with rasterio.open(path, "w", driver="GTiff", height=shape[0], width=shape[1], count=1, dtype="float32",
-                       crs="EPSG:32611", transform=GRID) as ds:
+                       crs=crs, transform=GRID) as ds:
         ds.write(image, 1)
     return path
 
@@ -47,7 +47,7 @@ def pairs_csv(tmp_path):
     data.mkdir()
     for i in range(3):
         _tif(data / f"pre{i}.tif", seed=i)
-        _tif(data / f"post{i}.tif", shape=(32, 40) if i == 1 else (32, 32), seed=10 + i)  # pair 1: broken
+        _tif(data / f"post{i}.tif", seed=10 + i, crs="EPSG:32612" if i == 1 else "EPSG:32611")  # pair 1: broken
     path = data / "pairs.csv"
     path.write_text("pre,post,name\npre0.tif,post0.tif,alpha\npre1.tif,post1.tif,beta\n"
                     f"{data / 'pre2.tif'},post2.tif\n")
@@ -71,13 +71,13 @@ def test_failing_pair_is_reported_and_rerun_skips_done_pairs(pairs_csv, tmp_path
     out = tmp_path / "products"
     results = run_batch(pairs_csv, out, "freqcorr", {"offset": 0.5}, progress=False)
     assert [(r.name, r.status) for r in results] == [("alpha", "ok"), ("beta", "failed"), ("pre2__post2", "ok")]
-    assert "not on the same grid" in results[1].reason and "\n" not in results[1].reason
+    assert "different grids" in results[1].reason and "\n" not in results[1].reason
     assert results[0].valid_percent == pytest.approx(50.0)
     assert sorted(p.name for p in out.glob("*.tif")) == ["alpha.tif", "pre2__post2.tif"]
     with rasterio.open(out / "alpha.tif") as ds:
         assert np.nanmax(ds.read(1)) == pytest.approx(0.5)  # the -p parameter reached the method
     rows = list(csv.DictReader(open(out / "summary.csv")))
-    assert [r["status"] for r in rows] == ["ok", "failed", "ok"] and "same grid" in rows[1]["reason"]
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"] and "different grids" in rows[1]["reason"]
 
     CALLS.clear()
     again = run_batch(pairs_csv, out, "freqcorr", progress=False)

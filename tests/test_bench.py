@@ -27,6 +27,8 @@ def test_bench_quick_on_a_tiny_split(faultdeform_root, tmp_path, cli):
         assert result["overall"]["epe"] < result["overall"]["zero_epe"]
         assert 10 < result["peak_rss_mb"] < 5000 and result["overall"]["seconds_per_mp"] > 0
         assert f"{result['overall']['epe']:.3f}" in rows[f"`{method}`"]
+        null = raw["null_pairs"][method]["ltv"]["mean"]  # the zero-motion skimage pair, log-TV
+        assert 0 <= null < 0.5 and f"| `{method}` | log-TV | {null:.3f} |" in text.split("## Null pairs")[1]
     if microflow_model_status()[0]:
         assert "`microflow` skipped" in text and "microflow" not in raw["results"]
     else:

@@ -29,11 +29,11 @@ def test_known_shift_in_pixels_and_product_layout(pair, tmp_path, cli):
     err = estimate(cli, *pair, out, "-p", "window=32")
     assert "wrote" in err
     with rasterio.open(out) as ds:
-        assert ds.count == 3 and ds.descriptions == ("EW", "NS", "confidence")
-        assert ds.dtypes == ("float32",) * 3
+        assert ds.count == 4 and ds.descriptions == ("EW", "NS", "confidence", "sigma")
+        assert ds.dtypes == ("float32",) * 4 and ds.tags(4)["UNITS"] == "pixel"
         assert ds.crs == CRS and ds.transform == TRANSFORM and ds.shape == (128, 128)
         tags = ds.tags()
-        ew, ns, conf = ds.read()
+        ew, ns, conf, sigma = ds.read()
     assert tags["UNITS"] == "pixel" and tags["METHOD"] == "freqcorr"
     parameters = json.loads(tags["PARAMETERS"])
     assert parameters["band"] == 1 and parameters["window"] == 32
@@ -42,6 +42,8 @@ def test_known_shift_in_pixels_and_product_layout(pair, tmp_path, cli):
     assert valid.mean() > 0.4
     np.testing.assert_array_equal(valid, np.isfinite(ns))
     np.testing.assert_array_equal(valid, np.isfinite(conf))
+    np.testing.assert_array_equal(valid, np.isfinite(sigma))  # calibrated sigma wherever EW/NS are finite
+    assert 0.0 < np.nanmedian(sigma) < 0.5
     assert np.nanmedian(ew) == pytest.approx(+0.30, abs=0.01)  # EW = dx
     assert np.nanmedian(ns) == pytest.approx(-0.20, abs=0.01)  # NS = -dy (+north)
     assert np.nanmax(np.abs(ew - 0.3)) < 0.05 and np.nanmax(np.abs(ns + 0.2)) < 0.05
@@ -59,6 +61,7 @@ def test_meter_units_scale_by_the_pixel_size(pair, tmp_path, cli):
         assert m.tags()["UNITS"] == "meter" and m.tags(1)["UNITS"] == "meter"
         np.testing.assert_allclose(m.read(1), PIXEL_SIZE * px.read(1), rtol=1e-5, equal_nan=True)
         np.testing.assert_allclose(m.read(2), PIXEL_SIZE * px.read(2), rtol=1e-5, equal_nan=True)
+        np.testing.assert_allclose(m.read(4), PIXEL_SIZE * px.read(4), rtol=1e-5, equal_nan=True)  # sigma [m]
         assert np.nanmedian(m.read(1)) == pytest.approx(9.0, abs=0.3)
         assert np.nanmedian(m.read(2)) == pytest.approx(-6.0, abs=0.3)
     field, _, _ = read_product(out_m, as_field=True)  # back to pixels through the tags
@@ -74,7 +77,9 @@ def test_nodata_of_either_input_is_nan_in_the_product(make_pair, tmp_path, cli):
     bands, _, _ = read_product(out)
     for hole in (pre_hole, post_hole):
         assert np.isnan(bands[:, hole[0], hole[1]]).all()
-    assert np.isfinite(bands[:, 20:40, 20:40]).all()  # away from the holes the field is estimated
+    # freqcorr's 32 px window: NaN within 16 px of a hole; beyond, the field is estimated
+    assert np.isnan(bands[:, 34:50, 24:76]).all()
+    assert np.isfinite(bands[:, 16:34, 16:112]).all()
 
 
 def test_info_describes_the_product(pair, tmp_path, cli):
@@ -82,12 +87,14 @@ def test_info_describes_the_product(pair, tmp_path, cli):
     estimate(cli, *pair, out)
     rc, text, _ = cli("info", out)
     assert rc == 0 and "method freqcorr, units pixel" in text and "EPSG:32611" in text
-    assert [line.split()[0] for line in text.splitlines()[-3:]] == ["EW", "NS", "confidence"]
+    assert [line.split()[0] for line in text.splitlines()[-5:-1]] == ["EW", "NS", "confidence", "sigma"]
+    assert text.splitlines()[-1].startswith("sigma (calibrated 68 % error radius, pixel): median")
     rc, text, _ = cli("info", out, "--json")
     info = json.loads(text)
     assert rc == 0 and info["shape"] == [128, 128] and info["units"] == "pixel"
     ew = info["bands"][0]
     assert ew["name"] == "EW" and ew["median"] == pytest.approx(0.3, abs=0.01) and 0.4 < ew["valid_fraction"] < 1
+    assert info["sigma"]["median"] == pytest.approx(info["bands"][3]["median"]) and info["sigma"]["p90"] > 0
 
 
 def test_info_rejects_a_non_raster(tmp_path, cli, clean_failure):
@@ -110,7 +117,7 @@ def test_existing_output_needs_overwrite(pair, tmp_path, cli, clean_failure):
     assert out.read_bytes() == b"keep me"
     estimate(cli, *pair, out, "--overwrite")
     with rasterio.open(out) as ds:
-        assert ds.count == 3
+        assert ds.count == 4
 
 
 def test_output_folder_problems(pair, tmp_path, cli, clean_failure):

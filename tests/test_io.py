@@ -49,18 +49,16 @@ def test_truncated_tiff(pair, tmp_path, cli, clean_failure):
 
 
 @pytest.mark.parametrize("what, change, named, not_named", [
-    ("shape", {"size": 96}, "shape 128x128 vs 96x96", "crs"),
-    ("crs", {"crs": "EPSG:32612"}, "CRS EPSG:32611 vs EPSG:32612", "shape"),
-    ("transform", {"transform": TRANSFORM @ Affine.translation(1, 0)}, "transform", "crs"),
+    ("crs", {"crs": "EPSG:32612"}, "CRS EPSG:32611 vs EPSG:32612", "pixel size"),
+    ("pixel", {"transform": TRANSFORM @ Affine.scale(0.5)}, "pixel size 30x30 vs 15x15", "crs"),
+    ("subpixel", {"transform": TRANSFORM @ Affine.translation(1.5, 0)}, "sub-pixel origin offset", "crs"),
 ])
 def test_grid_mismatch_names_what_differs(what, change, named, not_named, pair, tmp_path, cli, clean_failure):
-    change = dict(change)
-    size = change.pop("size", 128)
-    _, post = shifted_texture(size, 0.3, 0.2)
+    _, post = shifted_texture(128, 0.3, 0.2)
     other = write_geotiff(tmp_path / f"post_{what}.tif", post, **change)
     out = tmp_path / "out.tif"
     result = cli("estimate", pair[0], other, "-o", out, "--quiet")
-    clean_failure(result, "not on the same grid", named, output=out)
+    clean_failure(result, "different grids", named, "--align resample", output=out)
     assert not_named not in result[2].lower()
 
 
@@ -147,7 +145,8 @@ def test_failed_open_pair_leaves_no_file_open(pair, tmp_path, make_pair):
     before = _open_files()
     with pytest.raises(InputError, match="post image not found"):
         open_pair(pair[0], tmp_path / "missing.tif")
-    _, small_post = make_pair(size=64, name="small")
-    with pytest.raises(InputError, match="same grid"):
-        open_pair(pair[0], small_post)
+    _, post = shifted_texture(128, 0.3, 0.2)
+    other_crs = write_geotiff(tmp_path / "other_crs.tif", post, crs="EPSG:32612")
+    with pytest.raises(InputError, match="different grids"):
+        open_pair(pair[0], other_crs)
     assert _open_files() == before

@@ -144,26 +144,52 @@ def test_estimator_and_method_shapes_and_confidence(tmp_path):
 
 def test_large_arrays_are_estimated_in_blended_windows(tmp_path, monkeypatch):
     import microflow.methods.microflow as mf
+    from microflow.api import estimate_arrays
+    from microflow.errors import InputError
     from microflow.model.weights import save_weights
+    from microflow.tiling.normalization_stats import array_statistics
     from scipy.ndimage import gaussian_filter
 
     torch.manual_seed(0)
-    path = save_weights(tmp_path / "m.safetensors", build_microflow(4, 2), window=32)
-    monkeypatch.setattr(mf, "MIN_TILING_WINDOW", 0)  # windows of the tiny model's 32 px
-    monkeypatch.setattr(mf, "MAX_SINGLE_WINDOW_PIXELS", 64 * 64)
-    pre = gaussian_filter(np.random.default_rng(1).normal(size=(80, 104)), 1.5).astype(np.float32)
+    path = save_weights(tmp_path / "m.safetensors", build_microflow(4, 2), window=64)
+    monkeypatch.setattr(mf, "MIN_TILING_WINDOW", 0)  # windows of the tiny model's 64 px
+    monkeypatch.setattr(mf, "MAX_SINGLE_WINDOW_PIXELS", 96 * 96)
+    pre = gaussian_filter(np.random.default_rng(1).normal(size=(140, 170)), 1.5).astype(np.float32)
     post = pre * 1.5 + 3.0
-    post[50:54, 70:75] = np.nan
-    field = mf.estimate(pre, post, model=str(path), device="cpu", threads=1, batch_size=3)
-    assert field.shape == (80, 104) and field.iterations is None
-    assert np.isnan(field.dx[50:54, 70:75]).all() and np.isnan(field.confidence[50:54, 70:75]).all()
-    assert np.isfinite(field.dx[:50]).all()
+    post[100:104, 120:125] = np.nan
+    with pytest.raises(InputError, match="estimate_arrays"):  # the method alone does not tile
+        mf.estimate(pre, post, model=str(path), device="cpu")
+    field = estimate_arrays(pre, post, model=str(path), device="cpu", threads=1, batch_size=3)
+    assert field.shape == (140, 170) and field.iterations is None
+    assert np.isnan(field.dx[100:104, 120:125]).all() and np.isnan(field.confidence[100:104, 120:125]).all()
+    assert np.isfinite(field.dx[:100]).all()
     estimator = mf.MicroFlowEstimator(path, device="cpu", threads=1)
-    stats = (estimator.image_stats(pre), estimator.image_stats(post))
-    first = estimator.predict(pre[None, :32, :32], post[None, :32, :32], *stats)[0]
-    # only the first window (weight 1 away from its 8-px handover ramps) covers the top-left 24 x 24 px
-    np.testing.assert_allclose(field.dx[:24, :24], first[0, :24, :24], atol=1e-5)
-    np.testing.assert_allclose(field.dy[:24, :24], first[1, :24, :24], atol=1e-5)
+    stats = array_statistics(pre, post)  # global statistics, as the tiler computes them
+    first = estimator.predict(pre[None, :64, :64], post[None, :64, :64], *stats)[0]
+    # windows of 64 px every 48: only the first covers the top-left 48 x 48 px (batches of 3 windows vs 1:
+    # float32 noise of the random tiny model's large values, ~1e-5 px)
+    np.testing.assert_allclose(field.dx[:48, :48], first[0, :48, :48], atol=1e-4)
+    np.testing.assert_allclose(field.dy[:48, :48], first[1, :48, :48], atol=1e-4)
+
+
+def test_methods_never_import_the_tiler():
+    """One-way dependency: tiling/ imports methods/ (predictors), methods/ never imports tiling/."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import microflow.methods
+
+    folder = Path(microflow.methods.__file__).parent
+    pattern = re.compile(r"^\s*(from|import)\s+microflow\.tiling|import_module\(\s*[\"']microflow\.tiling", re.M)
+    offenders = [p.name for p in folder.glob("*.py") if pattern.search(p.read_text())]
+    assert not offenders, f"methods/ imports the tiler: {offenders}"
+    code = ("import sys, microflow.methods as m, microflow.methods.microflow\n"
+            "[m.get_method(n) for n in m.available_methods()]\n"
+            "print(sorted(k for k in sys.modules if k.startswith('microflow.tiling')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_confidence_drops_where_warped_post_disagrees():

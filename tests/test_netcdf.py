@@ -91,3 +91,16 @@ def test_estimate_writes_netcdf_when_the_output_ends_in_nc(make_pair, cli, tmp_p
     # north-up grid: content moved right (+x) and down (+y) is EW > 0, NS < 0
     assert abs(float(np.nanmedian(ew)) - 0.3) < 0.1 and abs(float(np.nanmedian(ns)) + 0.2) < 0.1
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".microflow")) == []
+
+
+def test_sigma_variable_in_the_displacement_unit_and_nan_where_the_field_is(tmp_path):
+    field = _field(3)
+    field = field.with_sigma(np.full((12, 16), 0.2, np.float32))
+    path = write_netcdf(tmp_path / "s.nc", field, PROFILE, method="freqcorr", units="meter")
+    with xr.open_dataset(path, decode_coords="all") as ds:
+        assert list(ds.data_vars)[:4] == ["ew", "ns", "confidence", "sigma"] and ds["sigma"].attrs["units"] == "m"
+        assert ds["sigma"].values[0, 0] == pytest.approx(6.0) and np.isnan(ds["sigma"].values[2, 3])  # 0.2 px x 30 m
+    back, _, _ = read_netcdf(path, as_field=True)
+    np.testing.assert_allclose(back.sigma, field.sigma, atol=1e-6, equal_nan=True)
+    bands, tags, _ = read_netcdf(path)
+    assert bands.shape == (4, 12, 16) and tags["_descriptions"][3] == "sigma"

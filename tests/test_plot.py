@@ -92,3 +92,18 @@ def test_cli_plot_and_errors(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "out.tif"), "-o", str(tmp_path / "r.png"), "--pre", str(small)]) == 2
     assert "not the product's grid" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "missing.tif"), "-o", str(tmp_path / "s.png")]) == 2
+
+
+def test_a_product_with_sigma_gets_a_sigma_panel(tmp_path):
+    from microflow.analysis.plot import plot_components
+
+    rng = np.random.default_rng(4)
+    ew, ns = rng.normal(0, 1, (2, 40, 50))
+    sigma = rng.uniform(0.05, 0.3, (40, 50))
+    fig = plot_components(ew, ns, sigma=sigma)
+    images = _image_arrays(fig)
+    assert len(images) == 4 and images[3].get_clim() == (0.0, pytest.approx(np.percentile(sigma, 99)))
+    assert any("sigma [px]" in ax.get_xlabel() for ax in fig.axes)
+    assert len(_image_arrays(plot_components(ew, ns, sigma=np.full((40, 50), np.nan)))) == 3  # no sigma: no panel
+    with pytest.raises(Exception, match="sigma shape"):
+        plot_components(ew, ns, sigma=sigma[:10])

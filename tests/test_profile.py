@@ -124,3 +124,46 @@ def test_cli_profile_writes_csv_and_png(tmp_path, capsys):
     assert parallel[distance > 0].min() > 0 > parallel[distance < 0].max()  # west side moves north
     assert open(f"{prefix}.png", "rb").read(4) == b"\x89PNG"
     assert main(argv) == 2  # outputs exist
+
+
+def test_weighted_offset_fit_and_propagated_uncertainty_by_hand():
+    t = np.array([-4.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 4.0])
+    values = np.where(t > 0, 2.0 + 0.5 * t, -1.0 + 0.25 * t)  # exact lines: offset 3
+    sigmas = np.array([0.2, 0.1, 0.2, 0.1, 0.1, 0.2, 0.1, 0.2])
+    off = offset_at_trace(t, values, gap=0.5, fit_distance=10.0, sigmas=sigmas)
+    assert off.offset == pytest.approx(3.0)
+
+    def intercept_se(tt, ss):  # [(X^T W X)^-1]_00 = sum(w t^2) / det
+        w = 1 / ss ** 2
+        return np.sqrt((w * tt ** 2).sum() / ((w.sum() * (w * tt ** 2).sum()) - (w * tt).sum() ** 2))
+
+    expected = np.hypot(intercept_se(t[t > 0], sigmas[t > 0]), intercept_se(t[t < 0], sigmas[t < 0]))
+    assert off.sigma_propagated == pytest.approx(expected) and off.sigma == pytest.approx(expected)  # chi2 = 0
+    # a bin with a large sigma barely moves the weighted fit; unweighted it drags the intercept
+    bad = values.copy()
+    bad[4] += 1.0
+    big = sigmas.copy()
+    big[4] = 100.0
+    assert offset_at_trace(t, bad, 0.5, 10.0, big).offset == pytest.approx(3.0, abs=1e-3)
+    assert abs(offset_at_trace(t, bad, 0.5, 10.0).offset - 3.0) > 0.3
+    # scatter beyond what sigma predicts inflates the reported sigma (Birge ratio), not the propagated one
+    noisy = values + np.array([0.3, -0.3, 0.3, -0.3, 0.3, -0.3, 0.3, -0.3])
+    inflated = offset_at_trace(t, noisy, 0.5, 10.0, np.full(8, 0.01))
+    assert inflated.sigma > 10 * inflated.sigma_propagated
+
+
+def test_profile_of_a_product_with_sigma_weights_and_reports_it(tmp_path):
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    dx = np.where(cols >= SHAPE[1] // 2, 0.5, -0.5).astype(np.float32)  # 1 px opening on a N-S fault... in EW
+    sigma = np.full(SHAPE, 0.15, np.float32)
+    profile = {"crs": CRS.from_epsg(32611), "transform": GRID, "height": SHAPE[0], "width": SHAPE[1]}
+    path = write_product(tmp_path / "s.tif", DisplacementField(dx, 0 * dx, np.ones(SHAPE), sigma=sigma), profile,
+                         "test", "pixel")
+    col = SHAPE[1] / 2 - 0.5
+    prof = profile_product(path, (col, 80.0), (col, 16.0), width=9, half_length=40, fit_distance=20, gap=2,
+                           pixel_coords=True)
+    np.testing.assert_allclose(prof.bin_sigma[np.isfinite(prof.bin_sigma)], 0.15 / 1.5096, rtol=1e-3)
+    assert abs(prof.normal_offset.offset) == pytest.approx(1.0, abs=1e-4)
+    assert 0 < prof.normal_offset.sigma_propagated < 0.15 and np.isfinite(prof.normal_offset.sigma)
+    assert main(["profile", str(path), "--start", f"{col},80", "--end", f"{col},16", "--pixel-coords",
+                 "--half-length", "40", "--fit-distance", "20", "--gap", "2", "--width", "9"]) == 0

@@ -198,7 +198,7 @@ def test_regularized_tiles_stream_and_match_a_whole_field_solve(one_torch_thread
             consumed.append(start)
             yield start, field[:, start:start + 20]
 
-    tiles, out = [], np.full_like(field, np.nan)
+    tiles, out = [], np.full((4,) + field.shape[1:], np.nan, np.float32)  # [dx, dy, confidence, sigma]
     for row, col, tile in regularized_tiles(bands(), height, width, reg, band_rows=20):
         tiles.append((row, col, tile.shape[1:], consumed[-1]))
         out[:, row:row + tile.shape[1], col:col + tile.shape[2]] = tile
@@ -286,7 +286,8 @@ def test_cli_window_and_regularization_options_reach_the_product(tmp_path, make_
     assert "9 windows of 96 px" in err and "regularize tv" in err  # origins 0, 56, 64 per axis
     _, tags, _ = read_product(out)
     params = json.loads(tags["PARAMETERS"])
-    assert params == {"band": 1, "window": 32, "tile_window": 96, "tile_overlap": 40, "regularize": "tv",
+    assert params == {"band": 1, "align": "exact", "window": 32, "tile_window": 96, "tile_overlap": 40,
+                      "regularize": "tv",
                       "reg_lam": 0.01, "reg_halo": 96, "reg_block": 1024}
 
 

@@ -13,4 +13,12 @@ __version__ = "0.1.0"
 from microflow.errors import MicroflowError  # noqa: E402
 from microflow.methods.base import DisplacementField  # noqa: E402
 
-__all__ = ["__version__", "MicroflowError", "DisplacementField"]
+__all__ = ["__version__", "MicroflowError", "DisplacementField", "estimate_dataarrays"]
+
+
+def __getattr__(name: str):
+    if name == "estimate_dataarrays":  # imported on first use: xarray, rasterio, the tiler
+        from microflow.dataarrays import estimate_dataarrays
+
+        return estimate_dataarrays
+    raise AttributeError(f"module 'microflow' has no attribute {name!r}")

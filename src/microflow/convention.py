@@ -5,7 +5,9 @@ Internal field
     (+down). A ground feature at pre pixel ``p`` appears at ``p + d`` in post.
 
 Product bands (COSI-Corr compatible)
-    band 1 ``EW`` (+east), band 2 ``NS`` (+north), band 3 ``confidence`` in [0, 1].
+    band 1 ``EW`` (+east), band 2 ``NS`` (+north), band 3 ``confidence`` in [0, 1], band 4 ``sigma``
+    (the calibrated 68 % radius of the end-point error, in the product's units; products written
+    before it have 3 bands).
 
 With the geotransform's linear part ``A = [[a, b], [d, e]]`` (map = A @ (col, row) + offset), the
 ground displacement in map units is ``(mx, my) = A @ (dx, dy)``:
@@ -13,6 +15,14 @@ ground displacement in map units is ``(mx, my) = A @ (dx, dy)``:
 * ``units="meter"``:  ``EW = mx``, ``NS = my`` (CRS units, metres for UTM);
 * ``units="pixel"``:  ``EW = mx / |A[:,0]|``, ``NS = my / |A[:,1]|`` (ground pixel sizes), so a
   north-up image gives ``EW = dx`` and ``NS = -dy``.
+
+sigma, a radius (``sigma_px`` in pre pixels), converts as (:func:`sigma_to_product`):
+
+* ``units="pixel"``: unchanged (the radius in pre pixels);
+* ``units="meter"``: ``sigma_m = max(sx, sy) * sigma_px`` with ``sx, sy`` the ground sizes of a
+  column and a row step. For square pixels this is exact; for non-square pixels the circle of
+  radius ``sigma_px`` maps to an ellipse inside the circle of radius ``max(sx, sy) sigma_px``, so
+  the coverage is at least 68 % (conservative).
 
 A raster without georeferencing (identity transform) is taken as north-up with unit pixels,
 ``A = [[1, 0], [0, -1]]``.
@@ -26,7 +36,7 @@ from affine import Affine
 from microflow.errors import ParameterError
 
 UNITS = ("pixel", "meter")
-BAND_NAMES = ("EW", "NS", "confidence")
+BAND_NAMES = ("EW", "NS", "confidence", "sigma")
 
 
 def linear_part(transform: Affine | None) -> np.ndarray:
@@ -73,3 +83,17 @@ def product_to_field(ew: np.ndarray, ns: np.ndarray, transform: Affine | None,
     dx = inv[0, 0] * ew + inv[0, 1] * ns
     dy = inv[1, 0] * ew + inv[1, 1] * ns
     return dx.astype(np.float32), dy.astype(np.float32)
+
+
+def sigma_to_product(sigma: np.ndarray, transform: Affine | None, units: str = "pixel") -> np.ndarray:
+    """Internal sigma [pre pixels] -> product sigma [pixel or meter] (module doc), float32, NaN kept."""
+    _check_units(units)
+    scale = 1.0 if units == "pixel" else max(pixel_sizes(transform))
+    return np.asarray(np.asarray(sigma, np.float64) * scale, np.float32)
+
+
+def sigma_from_product(sigma: np.ndarray, transform: Affine | None, units: str = "pixel") -> np.ndarray:
+    """Inverse of :func:`sigma_to_product`: product sigma -> internal sigma [pre pixels]."""
+    _check_units(units)
+    scale = 1.0 if units == "pixel" else max(pixel_sizes(transform))
+    return np.asarray(np.asarray(sigma, np.float64) / scale, np.float32)

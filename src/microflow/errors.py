@@ -15,3 +15,7 @@ class ParameterError(MicroflowError, ValueError):
 
 class OutputError(MicroflowError):
     """The output cannot be written where asked."""
+
+
+class MicroflowWarning(UserWarning):
+    """Something is probably wrong but the run goes on (the CLI prints it as one ``microflow: warning:`` line)."""

@@ -3,8 +3,9 @@
 Steps: (1) generate a FaultDeform-format ``test`` split (:func:`generate_split`, fixed seed);
 (2) evaluate each method in its own process (``microflow evaluate``), which reports its own
 peak resident memory (:func:`peak_memory_mb`); (3) run each method once more
-in this process on one sample per category for the example maps; (4) write the markdown report
-and figures (:mod:`microflow.analysis.report`).
+in this process on one sample per category for the example maps; (4) score the zero-motion
+cross-band null pairs in this process (:mod:`microflow.analysis.null_pairs`); (5) write the
+markdown report and figures (:mod:`microflow.analysis.report`).
 
 The ``microflow`` method is included only when its default model loads; otherwise it is skipped
 with a note. A method that fails is reported in the notes and left out of the tables.
@@ -38,7 +39,8 @@ class BenchSettings:
 
     samples_per_category: pairs of each displacement category; size: image side [px];
     seed: generator seed (fixed, so every run scores the same pairs); source: texture source
-    of the generator; border / radius: see :mod:`microflow.analysis.metrics`.
+    of the generator; border / radius: see :mod:`microflow.analysis.metrics`; null_per_combination /
+    null_size [px]: the zero-motion pairs of :mod:`microflow.analysis.null_pairs` (``source``, its seed).
     """
 
     samples_per_category: int = 24
@@ -47,10 +49,13 @@ class BenchSettings:
     source: str = "landsat"
     border: int = 16
     radius: float = 5.0
+    null_per_combination: int = 2
+    null_size: int = 512
 
 
 FULL = BenchSettings()
-QUICK = BenchSettings(samples_per_category=1, size=96, source="skimage", border=16)
+QUICK = BenchSettings(samples_per_category=1, size=96, source="skimage", border=16, null_per_combination=1,
+                      null_size=96)
 
 
 def microflow_model_status(model: str | None = None) -> tuple[str | None, str]:
@@ -150,6 +155,23 @@ def example_predictions(root: str | os.PathLike, methods: list[str],
     return samples, predictions
 
 
+def null_pair_scores(methods: list[str], settings: BenchSettings, method_params: dict, notes: list[str],
+                     progress: bool = True) -> dict | None:
+    """Null-pair scores of ``methods``, raw and log-TV (:mod:`microflow.analysis.null_pairs`).
+
+    None, and a note, when the pairs cannot be made or a method fails on them.
+    """
+    from microflow.analysis.null_pairs import null_pairs, score_null_pairs
+
+    try:
+        pairs = null_pairs(settings.null_per_combination, settings.null_size, source=settings.source)
+        return score_null_pairs([(m, m, method_params.get(m, {})) for m in methods], pairs, border=settings.border,
+                                progress=progress)
+    except MicroflowError as exc:
+        notes.append(f"null pairs skipped: {exc}")
+        return None
+
+
 def machine_description() -> dict:
     import numpy
 
@@ -214,7 +236,7 @@ def run_bench(out_dir: str | os.PathLike = "docs", *, quick: bool = False, metho
     ``data_dir`` keeps the generated split there (reused when it already holds a test split);
     otherwise a temporary folder is used and removed. ``microflow_model`` (a shipped NAME or a
     weights file) replaces the method's default model. Returns ``{"markdown", "figures", "results",
-    "notes", "seconds"}``.
+    "null_pairs", "notes", "seconds"}``.
     """
     from microflow.analysis import report  # matplotlib: kept out of the evaluation processes
 
@@ -238,6 +260,8 @@ def run_bench(out_dir: str | os.PathLike = "docs", *, quick: bool = False, metho
         results = _evaluate_all(root, methods, settings, scratch, method_params, notes, progress)
         _log("example maps", progress)
         samples, predictions = example_predictions(root, list(results), method_params)
+        _log("null pairs", progress)
+        null = null_pair_scores(list(results), settings, method_params, notes, progress)
 
     machine = machine_description()
     described = {**asdict(settings), "categories": ", ".join(f"{c} {n}" for c, n in CATEGORIES.items()),
@@ -245,8 +269,9 @@ def run_bench(out_dir: str | os.PathLike = "docs", *, quick: bool = False, metho
     written = report.write_report(out_dir, results, samples, predictions, categories=CATEGORY_IDS,
                                   settings=described, machine=machine, notes=notes,
                                   command="microflow bench" + (" --quick" if quick else ""),
-                                  seconds=time.perf_counter() - started)
-    return {**written, "results": results, "notes": notes, "seconds": time.perf_counter() - started}
+                                  seconds=time.perf_counter() - started, null_pairs=null)
+    return {**written, "results": results, "null_pairs": null, "notes": notes,
+            "seconds": time.perf_counter() - started}
 
 
 def with_overrides(settings: BenchSettings, **overrides) -> BenchSettings:

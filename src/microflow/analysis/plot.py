@@ -1,8 +1,10 @@
-"""Quicklook figures of a displacement field: EW, NS and magnitude panels.
+"""Quicklook figures of a displacement field: EW, NS, magnitude and (when the product has one) sigma panels.
 
 * EW and NS use a diverging colormap with symmetric limits ``±v``, ``v`` the 99th percentile of
   ``|value|`` (robust to outliers) unless ``vmax`` is given;
 * the magnitude ``sqrt(EW² + NS²)`` uses a sequential colormap on ``[0, v_mag]``;
+* sigma (the calibrated 68 % error radius, band 4) uses another sequential colormap on
+  ``[0, p99(sigma)]``; 3-band products (or an all-NaN sigma) get no sigma panel;
 * colorbars carry the product units (``px`` or ``m``); a scale bar gives ground distance from the
   transform (m / km; degrees for a geographic CRS; pixels without georeferencing);
 * NaN (no estimate) is light grey, or transparent over the optional pre-image underlay (grayscale,
@@ -30,6 +32,7 @@ from microflow.products.netcdf import read_product_any
 
 DIVERGING_CMAP = "RdBu_r"
 SEQUENTIAL_CMAP = "viridis"
+SIGMA_CMAP = "magma_r"
 NAN_COLOR = "#d9d9d9"
 OVERLAY_ALPHA = 0.6
 ROBUST_PERCENTILE = 99.0
@@ -110,8 +113,9 @@ def _stretch(image: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndar
 
 def plot_components(ew: np.ndarray, ns: np.ndarray, *, units: str = "pixel", transform=None, crs=None,
                     underlay: np.ndarray | None = None, title: str | None = None, vmax: float | None = None,
-                    max_side: int = 1600) -> Figure:
-    """Figure with EW, NS and magnitude panels of a product-convention field (EW +east, NS +north).
+                    max_side: int = 1600, sigma: np.ndarray | None = None) -> Figure:
+    """Figure with EW, NS and magnitude panels of a product-convention field (EW +east, NS +north),
+    and a sigma panel when ``sigma`` (product units) has a finite value.
 
     ``vmax`` fixes the EW/NS limits ``±vmax`` and the magnitude range ``[0, vmax]``; ``underlay`` is an
     image on the same grid drawn in grayscale beneath the field.
@@ -120,6 +124,8 @@ def plot_components(ew: np.ndarray, ns: np.ndarray, *, units: str = "pixel", tra
         raise InputError(f"EW and NS must be 2-D arrays of one shape, got {ew.shape} and {ns.shape}")
     if underlay is not None and underlay.shape != ew.shape:
         raise InputError(f"underlay shape {underlay.shape} differs from the field's {ew.shape}")
+    if sigma is not None and np.shape(sigma) != ew.shape:
+        raise InputError(f"sigma shape {np.shape(sigma)} differs from the field's {ew.shape}")
     factor = decimation_factor(ew.shape, max_side)
     ew, ns = block_nanmean(ew, factor), block_nanmean(ns, factor)
     magnitude = np.hypot(ew, ns)
@@ -131,11 +137,15 @@ def plot_components(ew: np.ndarray, ns: np.ndarray, *, units: str = "pixel", tra
     panels = [(ew, "EW (+east)", DIVERGING_CMAP, -limit, limit),
               (ns, "NS (+north)", DIVERGING_CMAP, -limit, limit),
               (magnitude, "magnitude", SEQUENTIAL_CMAP, 0.0, mag_limit)]
+    if sigma is not None and np.isfinite(sigma).any():
+        sigma = block_nanmean(sigma, factor)
+        panels.append((sigma, "sigma (68 % error radius)", SIGMA_CMAP, 0.0, robust_limit(sigma)))
 
     height, width = ew.shape
     panel_w = 4.2
-    fig = Figure(figsize=(3 * panel_w, min(panel_w * height / width, 3 * panel_w) + 1.4), layout="constrained")
-    axes = fig.subplots(1, 3, sharex=True, sharey=True)
+    n = len(panels)
+    fig = Figure(figsize=(n * panel_w, min(panel_w * height / width, 3 * panel_w) + 1.4), layout="constrained")
+    axes = fig.subplots(1, n, sharex=True, sharey=True)
     sx, _ = pixel_sizes(transform)
     scale_unit = map_unit(transform, crs)
     for ax, (data, name, cmap, lo, hi) in zip(axes, panels):
@@ -213,7 +223,8 @@ def plot_product(product_path: str | os.PathLike, png_path: str | os.PathLike,
     if title is None:
         title = f"{os.path.basename(os.fspath(product_path))} ({tags.get('METHOD', 'unknown method')})"
     fig = plot_components(bands[0], bands[1], units=tags.get("UNITS", "pixel"), transform=profile.get("transform"),
-                          crs=profile.get("crs"), underlay=underlay, title=title, vmax=vmax)
+                          crs=profile.get("crs"), underlay=underlay, title=title, vmax=vmax,
+                          sigma=bands[3] if len(bands) > 3 else None)
     return save_png(fig, png_path)
 
 

@@ -17,6 +17,15 @@ bin medians on each side within ``gap < |t| <= fit_distance``; ``offset = a₊ -
 right side at ``t = 0``) and ``σ = sqrt(se(a₊)² + se(a₋)²)`` from the standard errors of the two
 intercepts, ``se(a)² = s² (1/n + t̄²/Σ(t - t̄)²)`` with ``s² = RSS/(n - 2)``.
 
+With a ``sigma`` band (the calibrated 68 % radius of the 2-D error per pixel, band 4), each bin
+also gets ``s_bin = median(sigma) / R68`` with ``R68 = sqrt(-2 ln 0.32) = 1.51`` (the radius of an
+isotropic Gaussian holding 68 %, so ``s_bin`` is a per-component standard deviation; the median, not
+``/sqrt(n)``, because the errors of the pixels of one bin, a strip along the fault, are correlated).
+The side lines are then weighted least squares with weights ``1 / s_bin²``:
+``cov = (Xᵀ W X)⁻¹``, ``se_prop(a) = sqrt(cov₀₀)`` (propagated from sigma, bins independent), and the
+reported ``se(a) = se_prop · sqrt(max(1, χ²/(n - 2)))``, inflated when the scatter exceeds what sigma
+predicts; ``σ_offset = sqrt(se(a₊)² + se(a₋)²)`` and ``sigma_propagated`` from the ``se_prop``.
+
 Signs: a positive **parallel offset is right-lateral (dextral)** and a negative one left-lateral,
 whichever way the segment is drawn; a positive **normal offset is opening** (the two sides move
 apart in map view, e.g. the heave of a normal fault), a negative one shortening.
@@ -41,6 +50,8 @@ UNGEOREFERENCED = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 MIN_FIT_POINTS = 3
 MIN_DEFAULT_HALF_LENGTH_PX = 20
 """The default profile half-length is half the segment length but at least this many pixels."""
+R68 = math.sqrt(-2.0 * math.log(0.32))
+"""68 % radius of an isotropic 2-D Gaussian in units of its per-axis standard deviation (1.51)."""
 DEFAULT_GAP_PX = 4
 """Default half-width (pixels) of the band around the trace left out of the fits. Estimators smooth
 the step over about half their window: use a gap of that size (e.g. 16 px for 32-px correlation)."""
@@ -75,6 +86,7 @@ class SideFit:
     slope: float
     intercept_se: float
     n: int
+    intercept_se_propagated: float = math.nan   # from the sigma band alone (weighted fits)
 
 
 @dataclass
@@ -85,6 +97,7 @@ class ComponentOffset:
     sigma: float
     left: SideFit
     right: SideFit
+    sigma_propagated: float = math.nan   # from the sigma band alone (NaN without one)
 
 
 @dataclass
@@ -110,15 +123,29 @@ class FaultProfile:
     gap: float
     start: tuple[float, float]
     end: tuple[float, float]
+    bin_sigma: np.ndarray | None = None   # per-bin 1-sigma of a component from the sigma band
 
 
-def fit_side(distance: np.ndarray, values: np.ndarray, side: int, gap: float, fit_distance: float) -> SideFit:
-    """Least-squares line on ``side`` (+1: t > 0, -1: t < 0) within ``gap < |t| <= fit_distance``."""
+def fit_side(distance: np.ndarray, values: np.ndarray, side: int, gap: float, fit_distance: float,
+             sigmas: np.ndarray | None = None) -> SideFit:
+    """Least-squares line on ``side`` (+1: t > 0, -1: t < 0) within ``gap < |t| <= fit_distance``;
+    weighted by ``1 / sigmas²`` (per-bin 1-sigma) when given (module doc)."""
     use = np.isfinite(values) & (side * distance > gap) & (side * distance <= fit_distance)
+    if sigmas is not None:
+        use &= np.isfinite(sigmas) & (sigmas > 0)
     t, v = distance[use], values[use]
     n = int(t.size)
     if n < MIN_FIT_POINTS or np.ptp(t) == 0:
         return SideFit(side, math.nan, math.nan, math.nan, n)
+    if sigmas is not None:
+        w = 1.0 / np.asarray(sigmas, float)[use] ** 2
+        design = np.stack([np.ones_like(t), t], axis=1)
+        cov = np.linalg.inv(design.T @ (w[:, None] * design))
+        intercept, slope = cov @ (design.T @ (w * v))
+        chi2 = float(w @ (v - intercept - slope * t) ** 2)
+        propagated = math.sqrt(cov[0, 0])
+        se = propagated * math.sqrt(max(1.0, chi2 / (n - 2)))
+        return SideFit(side, float(intercept), float(slope), se, n, propagated)
     slope, intercept = np.polyfit(t, v, 1)
     residual = v - (intercept + slope * t)
     s2 = float(residual @ residual) / (n - 2)
@@ -127,12 +154,14 @@ def fit_side(distance: np.ndarray, values: np.ndarray, side: int, gap: float, fi
     return SideFit(side, float(intercept), float(slope), se, n)
 
 
-def offset_at_trace(distance: np.ndarray, values: np.ndarray, gap: float, fit_distance: float) -> ComponentOffset:
-    """Offset ``a₊ - a₋`` of the two side fits at ``t = 0`` with its standard error."""
-    left = fit_side(distance, values, +1, gap, fit_distance)
-    right = fit_side(distance, values, -1, gap, fit_distance)
+def offset_at_trace(distance: np.ndarray, values: np.ndarray, gap: float, fit_distance: float,
+                    sigmas: np.ndarray | None = None) -> ComponentOffset:
+    """Offset ``a₊ - a₋`` of the two side fits at ``t = 0`` with its standard error (weighted by the
+    per-bin 1-sigma ``sigmas`` when given)."""
+    left = fit_side(distance, values, +1, gap, fit_distance, sigmas)
+    right = fit_side(distance, values, -1, gap, fit_distance, sigmas)
     return ComponentOffset(left.intercept - right.intercept, math.hypot(left.intercept_se, right.intercept_se),
-                           left, right)
+                           left, right, math.hypot(left.intercept_se_propagated, right.intercept_se_propagated))
 
 
 @dataclass
@@ -205,8 +234,9 @@ def swath_slices(geometry: SwathGeometry, transform: Affine | None, shape: tuple
 
 
 def sample_swath(ew: np.ndarray, ns: np.ndarray, rows: slice, cols: slice, transform: Affine | None, units: str,
-                 geometry: SwathGeometry, out_units: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distance ``t`` (coordinate units), parallel and normal components of the valid swath pixels.
+                 geometry: SwathGeometry, out_units: str, sigma: np.ndarray | None = None):
+    """Distance ``t`` (coordinate units), parallel and normal components and sigma (``out_units``;
+    None without a ``sigma`` window) of the valid swath pixels.
 
     ``ew``/``ns`` hold the window ``rows, cols`` of the product (EW +east, NS +north in ``units``).
     Components: map vector ``v`` (pixel units times the ground pixel sizes), projected on ``û`` and
@@ -227,7 +257,10 @@ def sample_swath(ew: np.ndarray, ns: np.ndarray, rows: slice, cols: slice, trans
     mx, my = e[inside] * to_map[0], n[inside] * to_map[1]
     parallel = (mx * geometry.along[0] + my * geometry.along[1]) * from_map
     normal = (mx * geometry.normal[0] + my * geometry.normal[1]) * from_map
-    return t[inside] / geometry.scale, parallel, normal
+    sig = None
+    if sigma is not None and np.isfinite(sigma[inside]).any():  # radius: x max(sx, sy) to map (convention)
+        sig = np.asarray(sigma, np.float64)[inside] * (max(sx, sy) if units == "pixel" else 1.0) * from_map
+    return t[inside] / geometry.scale, parallel, normal, sig
 
 
 def stack_bins(distance: np.ndarray, values: list[np.ndarray], bin_size: float, half_length: float):
@@ -260,10 +293,11 @@ def _check_units(units: str, out_units: str, transform) -> None:
         raise ParameterError("the product has no georeferencing: profile units must be 'pixel'")
 
 
-def build_profile(distance: np.ndarray, parallel: np.ndarray, normal: np.ndarray, geometry: SwathGeometry,
-                  out_units: str, *, fit_distance: float | None = None, gap: float | None = None,
-                  bin_size: float | None = None) -> FaultProfile:
-    """Stack swath samples into bins and fit the offsets (all lengths in coordinate units).
+def build_profile(distance: np.ndarray, parallel: np.ndarray, normal: np.ndarray, sigma: np.ndarray | None,
+                  geometry: SwathGeometry, out_units: str, *, fit_distance: float | None = None,
+                  gap: float | None = None, bin_size: float | None = None) -> FaultProfile:
+    """Stack swath samples into bins and fit the offsets (all lengths in coordinate units); with
+    per-pixel ``sigma`` (68 % radius, ``out_units``) the fits are weighted (module doc).
 
     Defaults: ``bin_size`` one ground pixel, ``gap`` :data:`DEFAULT_GAP_PX` ground pixels,
     ``fit_distance`` half of the profile half-length.
@@ -275,20 +309,23 @@ def build_profile(distance: np.ndarray, parallel: np.ndarray, normal: np.ndarray
     if not (bin_size > 0 and 0 <= gap < fit_distance):
         raise ParameterError(f"need bin_size > 0 and 0 <= gap < fit_distance, got bin_size={bin_size}, "
                              f"gap={gap}, fit_distance={fit_distance}")
-    centres, (par, nor), (par_std, nor_std), count = stack_bins(distance, [parallel, normal], bin_size,
-                                                                half_length)
+    values = [parallel, normal] + ([] if sigma is None else [sigma])
+    centres, medians, stds, count = stack_bins(distance, values, bin_size, half_length)
+    (par, nor), (par_std, nor_std) = medians[:2], stds[:2]
+    bin_sigma = None if sigma is None else medians[2] / R68
     return FaultProfile(centres, par, par_std, nor, nor_std, count,
-                        offset_at_trace(centres, par, gap, fit_distance),
-                        offset_at_trace(centres, nor, gap, fit_distance),
+                        offset_at_trace(centres, par, gap, fit_distance, bin_sigma),
+                        offset_at_trace(centres, nor, gap, fit_distance, bin_sigma),
                         out_units, geometry.distance_unit, fit_distance, gap,
-                        tuple(geometry.start), tuple(geometry.end))
+                        tuple(geometry.start), tuple(geometry.end), bin_sigma)
 
 
 def profile_arrays(ew: np.ndarray, ns: np.ndarray, transform: Affine | None, units: str, start, end, *,
                    width: int = 11, half_length: float | None = None, fit_distance: float | None = None,
                    gap: float | None = None, bin_size: float | None = None, out_units: str | None = None,
-                   pixel_coords: bool = False, crs=None) -> FaultProfile:
-    """Stacked profile of whole product arrays (EW +east, NS +north, in ``units``) across ``start -> end``.
+                   pixel_coords: bool = False, crs=None, sigma: np.ndarray | None = None) -> FaultProfile:
+    """Stacked profile of whole product arrays (EW +east, NS +north, in ``units``; ``sigma`` the
+    optional 68 % radius band, ``units``) across ``start -> end``.
 
     Lengths (``half_length``, ``fit_distance``, ``gap``, ``bin_size``) are in coordinate units: map
     units, or pixels with ``pixel_coords``; ``width`` is in pixels; ``out_units`` (default ``units``)
@@ -301,14 +338,16 @@ def profile_arrays(ew: np.ndarray, ns: np.ndarray, transform: Affine | None, uni
     geometry = swath_geometry(transform, start, end, width=width, half_length=half_length,
                               pixel_coords=pixel_coords, crs=crs)
     rows, cols = swath_slices(geometry, transform, ew.shape)
-    samples = sample_swath(ew[rows, cols], ns[rows, cols], rows, cols, transform, units, geometry, out_units)
+    samples = sample_swath(ew[rows, cols], ns[rows, cols], rows, cols, transform, units, geometry, out_units,
+                           None if sigma is None else sigma[rows, cols])
     return build_profile(*samples, geometry, out_units, fit_distance=fit_distance, gap=gap, bin_size=bin_size)
 
 
 def profile_product(path: str | os.PathLike, start, end, *, width: int = 11, half_length: float | None = None,
                     fit_distance: float | None = None, gap: float | None = None, bin_size: float | None = None,
                     out_units: str | None = None, pixel_coords: bool = False) -> FaultProfile:
-    """:func:`profile_arrays` on a product file; a GeoTIFF is read only over the swath window."""
+    """:func:`profile_arrays` on a product file (its sigma band weights the fits when present); a
+    GeoTIFF is read only over the swath window."""
     from microflow.products.netcdf import is_netcdf_path, read_product_any
 
     if is_netcdf_path(path):
@@ -316,7 +355,7 @@ def profile_product(path: str | os.PathLike, start, end, *, width: int = 11, hal
         return profile_arrays(bands[0], bands[1], profile.get("transform"), tags.get("UNITS", "pixel"), start, end,
                               width=width, half_length=half_length, fit_distance=fit_distance, gap=gap,
                               bin_size=bin_size, out_units=out_units, pixel_coords=pixel_coords,
-                              crs=profile.get("crs"))
+                              crs=profile.get("crs"), sigma=bands[3] if len(bands) > 3 else None)
     ds = _open_product(path)
     with ds:
         transform = None if ds.transform.is_identity else ds.transform
@@ -326,8 +365,8 @@ def profile_product(path: str | os.PathLike, start, end, *, width: int = 11, hal
         geometry = swath_geometry(transform, start, end, width=width, half_length=half_length,
                                   pixel_coords=pixel_coords, crs=ds.crs)
         rows, cols = swath_slices(geometry, transform, ds.shape)
-        ew, ns = _read_window(ds, rows, cols)
-    samples = sample_swath(ew, ns, rows, cols, transform, units, geometry, out_units)
+        ew, ns, sigma = _read_window(ds, rows, cols)
+    samples = sample_swath(ew, ns, rows, cols, transform, units, geometry, out_units, sigma)
     return build_profile(*samples, geometry, out_units, fit_distance=fit_distance, gap=gap, bin_size=bin_size)
 
 
@@ -353,12 +392,14 @@ def _open_product(path):
     return ds
 
 
-def _read_window(ds, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+def _read_window(ds, rows: slice, cols: slice):
+    """EW, NS and sigma (None for a 3-band product) over the window."""
     from rasterio.windows import Window
 
-    data = ds.read((1, 2), window=Window.from_slices(rows, cols), masked=True)
+    bands = (1, 2, 4) if ds.count >= 4 else (1, 2)
+    data = ds.read(bands, window=Window.from_slices(rows, cols), masked=True)
     data = np.ma.filled(data.astype(np.float32), np.nan)
-    return data[0], data[1]
+    return data[0], data[1], (data[2] if len(bands) == 3 else None)
 
 
 CSV_COLUMNS = ("distance", "parallel_median", "parallel_std", "normal_median", "normal_std", "n")

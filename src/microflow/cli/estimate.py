@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from microflow.cli.common import add_method_options, add_param_option, parse_params
+from microflow.errors import ParameterError
 
 
 def positive(text: str) -> int:
@@ -21,13 +22,24 @@ def register(sub) -> None:
                                    "GeoTIFF (EW +east, NS +north, confidence) on the pre grid. Scenes of any "
                                    "size are processed in overlapping windows with bounded memory.")
     p.add_argument("pre", help="pre-event image (GeoTIFF)")
-    p.add_argument("post", help="post-event image on the same grid")
+    p.add_argument("post", help="post-event image (on pre's grid, a whole number of pixels apart, or see --align)")
     p.add_argument("-o", "--output", required=True, help="output GeoTIFF")
     add_method_options(p)
     p.add_argument("--plot", metavar="PNG", help="also write a quicklook PNG")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_param_option(p)
+
+    grid = p.add_argument_group("grids and no-data")
+    grid.add_argument("--align", choices=("exact", "resample"), default="exact",
+                      help="exact (default): estimate on the overlap of grids a whole number of pixels apart, "
+                           "never resample; resample: reproject post onto pre's grid when the CRS, pixel size "
+                           "or sub-pixel origin differ (recorded in the ALIGNMENT tag)")
+    grid.add_argument("--resampling", metavar="KERNEL",
+                      help="kernel of --align resample: nearest, bilinear, cubic (default), cubic_spline, lanczos")
+    grid.add_argument("--nodata", type=float, metavar="VALUE",
+                      help="value marking no data in both images besides their declared nodata (e.g. 0 for "
+                           "the zeros outside an L1C footprint)")
 
     tiles = p.add_argument_group("windows")
     tiles.add_argument("--window", type=positive, metavar="PX",
@@ -39,6 +51,9 @@ def register(sub) -> None:
     tiles.add_argument("--batch-size", type=positive, metavar="N",
                        help="windows per batch (default: about 1 megapixel, e.g. 4 of 512² or 1 of 768²)")
 
+    p.add_argument("--max-displacement", type=float, metavar="PX",
+                   help="largest displacement to measure [px]: MicroFlow works coarse to fine beyond its trained "
+                        "4 px (default 32); freqcorr and ncc widen their search to it (default: their window's)")
     compute = p.add_argument_group("model and compute")
     compute.add_argument("--model", metavar="NAME|PATH",
                          help="MicroFlow weights: shipped model name or .safetensors file (default: compact)")
@@ -67,18 +82,30 @@ def regularization_params(args) -> dict:
     return {key: value for key, value in given.items() if value is not None}
 
 
+def alignment(args) -> str:
+    """The ``align`` option of :func:`~microflow.api.estimate_files` from --align and --resampling."""
+    if args.resampling is None:
+        return args.align
+    if args.align != "resample":
+        raise ParameterError("--resampling needs --align resample")
+    return f"resample:{args.resampling}"
+
+
 def run(args) -> int:
     from microflow.api import estimate_files
 
     params = parse_params(args.param)
     if args.model is not None:
         params["model"] = args.model
+    if args.max_displacement is not None:
+        params["max_displacement"] = args.max_displacement
     summary = estimate_files(args.pre, args.post, args.output, args.method, band=args.band, units=args.units,
                              overwrite=args.overwrite, plot=args.plot, progress=not args.quiet,
                              tile_window=args.window, tile_overlap=args.overlap, tile_batch=args.batch_size,
                              regularize=args.regularize, reg_params=regularization_params(args),
                              device=args.device, threads=args.threads, dask=args.dask,
-                             dask_scheduler=args.dask_scheduler, dask_workers=args.dask_workers, **params)
+                             dask_scheduler=args.dask_scheduler, dask_workers=args.dask_workers,
+                             align=alignment(args), nodata=args.nodata, **params)
     print(f"wrote {summary['output']} ({summary['method']}, {summary['shape'][0]}x{summary['shape'][1]}, "
           f"{100 * summary['valid_fraction']:.1f}% valid, {summary['windows']} windows of {summary['window']} px, "
           f"regularize {summary['regularize']}, {summary['seconds']:.1f} s)", file=sys.stderr)

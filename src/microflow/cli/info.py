@@ -37,7 +37,17 @@ def describe(path: str) -> dict:
     return {"path": path, "shape": [profile["height"], profile["width"]], "crs": str(profile.get("crs")),
             "transform": list(profile["transform"])[:6] if profile.get("transform") else None,
             "units": tags.get("UNITS"), "method": tags.get("METHOD"), "parameters": tags.get("PARAMETERS"),
-            "software": tags.get("SOFTWARE_VERSION"), "bands": bands}
+            "software": tags.get("SOFTWARE_VERSION"), "bands": bands,
+            "sigma": sigma_summary(data[3]) if data.shape[0] > 3 else None}
+
+
+def sigma_summary(sigma: np.ndarray) -> dict | None:
+    """Median, 90th percentile, mean and max of the sigma band (product units), None when all NaN."""
+    finite = sigma[np.isfinite(sigma)]
+    if not finite.size:
+        return None
+    return {"median": float(np.median(finite)), "p90": float(np.percentile(finite, 90)),
+            "mean": float(finite.mean()), "max": float(finite.max())}
 
 
 def run(args) -> int:
@@ -63,6 +73,12 @@ def run(args) -> int:
                   f"{b['min']:>10.4f}{b['median']:>10.4f}{b['max']:>10.4f}")
         else:
             print(f"{b['name']:<12}{0.0:>8.1f}  (no valid pixel)")
+    if info["sigma"]:
+        s, unit = info["sigma"], info["units"] or "pixel"
+        print(f"sigma (calibrated 68 % error radius, {unit}): median {s['median']:.4g}, 90 % of pixels "
+              f"<= {s['p90']:.4g}, mean {s['mean']:.4g}, max {s['max']:.4g}")
+    else:
+        print("sigma: none (a product without a calibrated sigma band)")
     if "photometric_residual" in info:
         print(format_residual(info["photometric_residual"]))
     return 0

@@ -10,9 +10,10 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from microflow import __version__
-from microflow.errors import MicroflowError
+from microflow.errors import MicroflowError, MicroflowWarning
 
 SUBCOMMANDS = ("estimate", "info", "plot", "synth", "synth_scene", "evaluate", "train",
                "profile", "batch", "bench", "convert")
@@ -36,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our warnings as one ``microflow: warning:`` line on stderr; others as Python prints them."""
+    if issubclass(category, MicroflowWarning):
+        print(f"microflow: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning: 2-4x faster torch on a shared 2-core machine.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -45,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return int(args.func(args) or 0)
     except MicroflowError as exc:
         print(f"microflow: error: {exc}", file=sys.stderr)
         return 2

@@ -65,7 +65,9 @@ def run(args) -> int:
     plot_profile(profile, png_path, title=os.path.basename(args.product))
     unit = "px" if profile.units == "pixel" else "m"
     for name, off in (("fault-parallel", profile.parallel_offset), ("fault-normal", profile.normal_offset)):
+        weighted = (f", weighted by 1/sigma², propagated from sigma ± {off.sigma_propagated:.2g}"
+                    if profile.bin_sigma is not None else "")
         print(f"{name:<15} offset {off.offset:+.4g} ± {off.sigma:.2g} {unit} "
-              f"(fits: n={off.left.n} left, n={off.right.n} right)")
+              f"(fits: n={off.left.n} left, n={off.right.n} right{weighted})")
     print(f"wrote {csv_path} and {png_path}", file=sys.stderr)
     return 0

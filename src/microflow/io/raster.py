@@ -1,7 +1,14 @@
-"""Pre/post GeoTIFF pairs: validation, masks and windowed reads (rasterio).
+"""Pre/post GeoTIFF pairs: validation, grids, masks and windowed reads (rasterio).
 
-Images are returned as float32 arrays with NaN where either image has no data (nodata value, NaN,
-or a masked pixel), so every downstream stage handles one kind of missing value.
+Images are returned as float32 arrays with NaN where either image has no data (declared nodata
+value, NaN, an internal mask, or the undeclared ``nodata`` value given by the user), so every
+downstream stage handles one kind of missing value.
+
+Grids (:mod:`microflow.io.grid`): a pair whose grids are a whole number of pixels apart is read on
+its OVERLAP, each image through its own window, with no resampling (``align="exact"``, the
+default); :class:`RasterPair` ``shape``, ``transform`` and ``profile`` are then the overlap's, on
+pre's grid. Any other pair needs ``align="resample"`` (or ``"resample:KERNEL"``): post is read
+through a ``WarpedVRT`` onto pre's grid, over the window of pre that post's footprint covers.
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOEr
 from rasterio.windows import Window
 
 from microflow.errors import InputError, ParameterError
+from microflow.io import grid as grids
+
+WARP_TOLERANCE = 1e-3  # px: largest error of GDAL's approximate coordinate transform (default 0.125 px)
 
 
 def _open(path: str | os.PathLike, role: str) -> rasterio.io.DatasetReader:
@@ -34,15 +44,24 @@ def _open(path: str | os.PathLike, role: str) -> rasterio.io.DatasetReader:
 
 @dataclass
 class RasterPair:
-    """Two open, validated rasters on the same grid. Use as a context manager.
+    """Two open, validated rasters read on one grid (the overlap, on pre's grid). Use as a context manager.
 
-    ``band`` is 1-based, as in rasterio and GDAL.
+    ``band`` is 1-based, as in rasterio and GDAL. ``windows``: the overlap in pre's and post's
+    pixels (None: the whole pre grid); ``post`` may be a ``WarpedVRT`` onto pre's grid over the
+    file ``source``. ``nodata``: an undeclared no-data value of both images. ``align``: the option
+    asked for ("exact" or "resample:KERNEL"); ``alignment``: how post was brought onto pre's grid
+    (the product's ALIGNMENT tag).
     """
 
     pre: rasterio.io.DatasetReader
     post: rasterio.io.DatasetReader
     band: int = 1
     paths: tuple[str, str] = field(default=("", ""))
+    windows: tuple[Window, Window] | None = None
+    nodata: float | None = None
+    alignment: str = "exact"
+    source: rasterio.io.DatasetReader | None = None
+    align: str = "exact"
 
     def __enter__(self) -> "RasterPair":
         return self
@@ -53,14 +72,20 @@ class RasterPair:
     def close(self) -> None:
         self.pre.close()
         self.post.close()
+        if self.source is not None:
+            self.source.close()
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.pre.height, self.pre.width
+        if self.windows is None:
+            return self.pre.height, self.pre.width
+        return int(self.windows[0].height), int(self.windows[0].width)
 
     @property
     def transform(self):
-        return self.pre.transform
+        if self.windows is None:
+            return self.pre.transform
+        return rasterio.windows.transform(self.windows[0], self.pre.transform)
 
     @property
     def crs(self):
@@ -68,32 +93,67 @@ class RasterPair:
 
     @property
     def profile(self) -> dict:
-        """The pre image's profile (CRS, transform, size), the grid of every product."""
-        return dict(self.pre.profile)
+        """The pre image's profile on the overlap (CRS, transform, size): the grid of every product."""
+        height, width = self.shape
+        return {**self.pre.profile, "height": height, "width": width, "transform": self.transform}
+
+    def _windows(self, window: Window | None) -> tuple[Window | None, Window | None]:
+        if self.windows is None:
+            return window, window
+        if window is None:
+            return self.windows
+        return tuple(Window(window.col_off + w.col_off, window.row_off + w.row_off, window.width, window.height)
+                     for w in self.windows)
 
     def read(self, window: Window | None = None, boundless: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Read ``(pre, post)`` as float32 with NaN where either image has no data."""
-        pre = _read_band(self.pre, self.band, window, boundless, "pre")
-        post = _read_band(self.post, self.band, window, boundless, "post")
-        invalid = np.isnan(pre) | np.isnan(post)
-        pre[invalid] = np.nan
-        post[invalid] = np.nan
-        return pre, post
+        """Read ``(pre, post)`` as float32 with NaN where either image has no data.
+
+        ``window`` is in the pixels of the pair's grid (the overlap); with ``boundless`` the part
+        outside it is NaN.
+        """
+        if boundless and window is not None:
+            return self._read_boundless(window)
+        pre_window, post_window = self._windows(window)
+        pre = _read_band(self.pre, self.band, pre_window, False, "pre", nodata=self.nodata)
+        post = _read_band(self.post, self.band, post_window, False, "post", nodata=self._post_nodata)
+        return _mask_both(pre, post)
+
+    def _read_boundless(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        height, width = self.shape
+        row0, col0 = int(window.row_off), int(window.col_off)
+        rows, cols = int(window.height), int(window.width)
+        r0, r1 = max(row0, 0), min(row0 + rows, height)
+        c0, c1 = max(col0, 0), min(col0 + cols, width)
+        out = np.full((2, rows, cols), np.nan, np.float32)
+        if r0 < r1 and c0 < c1:
+            out[:, r0 - row0:r1 - row0, c0 - col0:c1 - col0] = self.read(Window(c0, r0, c1 - c0, r1 - r0))
+        return out[0], out[1]
+
+    @property
+    def _post_nodata(self) -> float | None:
+        # a WarpedVRT already maps the user's value to NaN (it is the warp's source nodata)
+        return None if self.source is not None else self.nodata
 
     def read_overview(self, max_pixels: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
         """Decimated read of both images (for global statistics without loading the scene)."""
         h, w = self.shape
         factor = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
         out_shape = (max(1, h // factor), max(1, w // factor))
-        pre = _read_band(self.pre, self.band, None, False, "pre", out_shape)
-        post = _read_band(self.post, self.band, None, False, "post", out_shape)
-        invalid = np.isnan(pre) | np.isnan(post)
-        pre[invalid] = np.nan
-        post[invalid] = np.nan
-        return pre, post
+        pre_window, post_window = self._windows(None)
+        pre = _read_band(self.pre, self.band, pre_window, False, "pre", out_shape, self.nodata)
+        post = _read_band(self.post, self.band, post_window, False, "post", out_shape, self._post_nodata)
+        return _mask_both(pre, post)
 
 
-def _read_band(ds, band: int, window, boundless: bool, role: str, out_shape=None) -> np.ndarray:
+def _mask_both(pre: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    invalid = np.isnan(pre) | np.isnan(post)
+    pre[invalid] = np.nan
+    post[invalid] = np.nan
+    return pre, post
+
+
+def _read_band(ds, band: int, window, boundless: bool, role: str, out_shape=None,
+               nodata: float | None = None) -> np.ndarray:
     try:
         data = ds.read(band, window=window, masked=True, boundless=boundless, out_shape=out_shape)
     except RasterioError as exc:
@@ -102,45 +162,105 @@ def _read_band(ds, band: int, window, boundless: bool, role: str, out_shape=None
     arr = np.ma.filled(data.astype(np.float32), np.nan)
     if ds.nodata is not None and np.isnan(ds.nodata):
         arr[~np.isfinite(arr)] = np.nan
+    if nodata is not None:
+        raw = np.ma.getdata(data)
+        hit = np.isnan(raw) if np.isnan(nodata) else raw.astype(np.float64) == float(nodata)
+        arr[hit] = np.nan
     return arr
 
 
-def _describe_mismatch(pre, post) -> list[str]:
-    problems = []
-    if (pre.height, pre.width) != (post.height, post.width):
-        problems.append(f"shape {pre.height}x{pre.width} vs {post.height}x{post.width}")
-    if pre.crs != post.crs:
-        problems.append(f"CRS {pre.crs} vs {post.crs}")
-    if not pre.transform.almost_equals(post.transform, precision=1e-9):
-        problems.append(f"transform {tuple(pre.transform)[:6]} vs {tuple(post.transform)[:6]}")
-    return problems
+def check_nodata(nodata) -> float | None:
+    """The ``nodata`` option as a float (None: no undeclared no-data), else ParameterError."""
+    if nodata is None:
+        return None
+    try:
+        value = float(nodata)
+    except (TypeError, ValueError):
+        raise ParameterError(f"nodata must be a number, got {nodata!r}") from None
+    if isinstance(nodata, bool) or np.isinf(value):
+        raise ParameterError(f"nodata must be a finite number or nan, got {nodata!r}")
+    return value
 
 
-def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: int = 1) -> RasterPair:
-    """Open and validate a pre/post pair; raise :class:`InputError` naming what differs.
+def _warped(pre, post, alignment: grids.Alignment, nodata: float | None, window: Window):
+    """``WarpedVRT`` of ``post`` on pre's whole grid (float32, NaN outside post's data), whose reads
+    do not depend on the window read: resampling scales fixed (:func:`~microflow.io.grid.resampling_scales`),
+    coordinate transform approximated to :data:`WARP_TOLERANCE` px."""
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
 
-    No resampling is ever done: both images must share shape, CRS and transform.
+    src_nodata = post.nodata
+    if nodata is not None:
+        if src_nodata is not None and not (np.isnan(src_nodata) and np.isnan(nodata)) and src_nodata != nodata:
+            raise ParameterError(f"post declares nodata {src_nodata:g} and nodata {nodata:g} was given: "
+                                 "--align resample can mask only one value of post")
+        src_nodata = nodata
+    xscale, yscale = grids.resampling_scales(grids.Grid.of(pre), grids.Grid.of(post), window)
+    try:
+        return WarpedVRT(post, crs=pre.crs, transform=pre.transform, width=pre.width, height=pre.height,
+                         resampling=Resampling[alignment.resampling], src_nodata=src_nodata, nodata=np.nan,
+                         tolerance=WARP_TOLERANCE, dtype="float32", XSCALE=f"{xscale:.12g}",
+                         YSCALE=f"{yscale:.12g}")
+    except RasterioError as exc:
+        raise InputError(f"cannot reproject post onto pre's grid: {exc.__cause__ or exc}") from None
+
+
+def _align(pair: RasterPair, alignment: grids.Alignment) -> None:
+    """Set the pair's overlap windows (and post's WarpedVRT) for ``alignment``, or raise InputError."""
+    pre_grid, post_grid = grids.Grid.of(pair.pre), grids.Grid.of(pair.post)
+    offset = grids.grid_offset(pre_grid, post_grid)
+    if offset is not None:
+        windows = grids.overlap_windows(pre_grid, post_grid, offset)
+        full = offset == (0, 0) and (pre_grid.height, pre_grid.width) == (post_grid.height, post_grid.width)
+        pair.windows = None if full else windows
+        pair.alignment = grids.describe_exact(*windows, full)
+        return
+    differences = grids.grid_differences(pre_grid, post_grid)
+    if alignment.mode != "resample":
+        raise InputError(grids.mismatch_message(differences))
+    window = grids.footprint_window(pre_grid, post_grid)
+    pair.source = pair.post
+    pair.post = _warped(pair.pre, pair.source, alignment, pair.nodata, window)
+    pair.windows = (window, window)
+    pair.alignment = grids.describe_resample(alignment, pre_grid, post_grid, differences)
+
+
+def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: int = 1, *,
+              align="exact", nodata=None) -> RasterPair:
+    """Open and validate a pre/post pair on one grid; raise :class:`InputError` naming what differs.
+
+    align: "exact" (default: whole-pixel offsets allowed, the pair is read on its overlap, never
+    resampled), "resample" or "resample:KERNEL" (post is reprojected onto pre's grid when the grids
+    differ; kernels in :data:`~microflow.io.grid.RESAMPLING_KERNELS`, default cubic). nodata: a value
+    that marks no data in both images besides their declared nodata and masks (e.g. 0).
     """
     if not isinstance(band, (int, np.integer)) or band < 1:
         raise ParameterError(f"band must be a positive 1-based index, got {band!r}")
+    alignment = grids.parse_align(align)
+    nodata = check_nodata(nodata)
     pre = _open(pre_path, "pre")
     try:
         post = _open(post_path, "post")
     except InputError:
         pre.close()
         raise
-    pair = RasterPair(pre, post, int(band), (os.fspath(pre_path), os.fspath(post_path)))
+    pair = RasterPair(pre, post, int(band), (os.fspath(pre_path), os.fspath(post_path)), nodata=nodata,
+                      align=alignment.text)
     try:
         for role, ds in (("pre", pre), ("post", post)):
             if band > ds.count:
                 raise InputError(f"band {band} out of range: {role} image {ds.name} has {ds.count} band(s)")
-        problems = _describe_mismatch(pre, post)
-        if problems:
-            raise InputError("pre and post are not on the same grid (no resampling is done): " + "; ".join(problems))
-    except InputError:
+        _align(pair, alignment)
+    except (InputError, ParameterError):
         pair.close()
         raise
     return pair
+
+
+def pair_parameters(pair: RasterPair) -> dict:
+    """The reading options recorded in a product's PARAMETERS tag: band, align and nodata (if given)."""
+    extra = {} if pair.nodata is None else {"nodata": pair.nodata}
+    return {"band": pair.band, "align": pair.align, **extra}
 
 
 def check_usable(pre: np.ndarray, post: np.ndarray) -> None:
@@ -153,9 +273,10 @@ def check_usable(pre: np.ndarray, post: np.ndarray) -> None:
             raise InputError(f"{role} image is constant ({finite.flat[0]}): there is no texture to correlate")
 
 
-def read_pair(pre_path, post_path, band: int = 1) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Read a whole pair: ``(pre, post, profile)``, float32 with NaN where either has no data."""
-    with open_pair(pre_path, post_path, band) as pair:
+def read_pair(pre_path, post_path, band: int = 1, *, align="exact", nodata=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Read a whole pair: ``(pre, post, profile)``, float32 with NaN where either has no data, on the
+    pair's grid (the overlap; see :func:`open_pair` for ``align`` and ``nodata``)."""
+    with open_pair(pre_path, post_path, band, align=align, nodata=nodata) as pair:
         pre, post = pair.read()
         profile = pair.profile
     check_usable(pre, post)

@@ -17,13 +17,19 @@ import numpy as np
 
 @dataclass
 class DisplacementField:
-    """Dense displacement on the pre grid: dx, dy [pre pixels], confidence [0, 1]; float32 (H, W)."""
+    """Dense displacement on the pre grid: dx, dy [pre pixels], confidence [0, 1]; float32 (H, W).
+
+    ``sigma`` (optional, None when not computed): the calibrated 68 % radius of the end-point
+    error [pre pixels], P(||d - d_true|| <= sigma) = 0.68, NaN where dx or dy is NaN
+    (:mod:`microflow.uncertainty`).
+    """
 
     dx: np.ndarray
     dy: np.ndarray
     confidence: np.ndarray
     #: optional per-iteration estimates of iterative methods, each (2, H, W) [dx, dy]
     iterations: list | None = field(default=None, compare=False, repr=False)
+    sigma: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.dx = np.asarray(self.dx, np.float32)
@@ -32,6 +38,10 @@ class DisplacementField:
         if not (self.dx.shape == self.dy.shape == self.confidence.shape) or self.dx.ndim != 2:
             raise ValueError(f"dx, dy, confidence must be equal 2-D shapes, got "
                              f"{self.dx.shape}, {self.dy.shape}, {self.confidence.shape}")
+        if self.sigma is not None:
+            self.sigma = np.asarray(self.sigma, np.float32)
+            if self.sigma.shape != self.dx.shape:
+                raise ValueError(f"sigma must have the shape {self.dx.shape} of dx, got {self.sigma.shape}")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -54,8 +64,15 @@ class DisplacementField:
         """Copy with NaN (and NaN confidence) where ``invalid`` is True."""
         bad = np.asarray(invalid, bool) | ~self.valid
         iterations = None if self.iterations is None else [np.where(bad, np.nan, f) for f in self.iterations]
+        sigma = None if self.sigma is None else np.where(bad, np.nan, self.sigma)
         return DisplacementField(np.where(bad, np.nan, self.dx), np.where(bad, np.nan, self.dy),
-                                 np.where(bad, np.nan, self.confidence), iterations)
+                                 np.where(bad, np.nan, self.confidence), iterations, sigma)
+
+    def with_sigma(self, sigma: np.ndarray | None) -> "DisplacementField":
+        """Copy holding ``sigma`` [pre pixels] (NaN where dx or dy is NaN)."""
+        if sigma is not None:
+            sigma = np.where(self.valid, np.asarray(sigma, np.float32), np.float32(np.nan))
+        return DisplacementField(self.dx, self.dy, self.confidence, self.iterations, sigma)
 
     @classmethod
     def zeros(cls, shape: tuple[int, int]) -> "DisplacementField":

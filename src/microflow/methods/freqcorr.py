@@ -162,11 +162,33 @@ def coarse_shift(pre_w: np.ndarray, post_w: np.ndarray, taper: np.ndarray) -> tu
     return peak_shift(q_spectrum, pre_w.shape[1])
 
 
+def search_window(window: int, max_displacement: float | None, shape: tuple[int, int]) -> int:
+    """Side [px] of the coarse-search windows: ``window``, or the even side >= 4 max_displacement
+    (a shift keeps most common content up to a quarter of the window), at most the image's side."""
+    if max_displacement is None:
+        return window
+    wanted = max(window, 2 * int(np.ceil(2 * max_displacement)))
+    return max(window, min(wanted, min(shape) - min(shape) % 2))
+
+
+def coarse_search(pre: np.ndarray, post: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: int,
+                  search: int, taper: TaperSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Integer shifts of the windows at corners (rows, cols), found on concentric ``search`` windows."""
+    grow = (search - size) // 2
+    r, c = clip_corners(rows - grow, cols - grow, search, pre.shape)
+    return coarse_shift(extract_windows(pre, r, c, search), extract_windows(post, r, c, search),
+                        apodization_window(search, *taper))
+
+
 def correlate_grid(pre: np.ndarray, post: np.ndarray, grid: WindowGrid, taper: TaperSpec, *,
-                   recenter: bool, refine: int, batch_size: int, progress: bool,
+                   recenter: bool, refine: int, batch_size: int, progress: bool, search: int | None = None,
                    **fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-window dx, dy [px] and confidence, each (grid.size,), in batches of FFTs."""
+    """Per-window dx, dy [px] and confidence, each (grid.size,), in batches of FFTs.
+
+    ``search`` (px, >= the window): side of the concentric windows of the integer re-centring.
+    """
     size = grid.window
+    search = size if search is None else search
     fixed = apodization_window(size, *taper)
     rows, cols = grid.corners()
     dx, dy, conf = (np.empty(grid.size) for _ in range(3))
@@ -175,7 +197,8 @@ def correlate_grid(pre: np.ndarray, post: np.ndarray, grid: WindowGrid, taper: T
         pre_w = extract_windows(pre, r, c, size)
         post_r, post_c = r, c
         if recenter:
-            cx, cy = coarse_shift(pre_w, extract_windows(post, r, c, size), fixed)
+            cx, cy = coarse_search(pre, post, r, c, size, search, taper) if search > size \
+                else coarse_shift(pre_w, extract_windows(post, r, c, size), fixed)
             post_r, post_c = clip_corners(r + np.round(cy).astype(int), c + np.round(cx).astype(int),
                                           size, grid.shape)
         post_w = extract_windows(post, post_r, post_c, size)
@@ -191,7 +214,8 @@ def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, windo
              step: int = 4, apodization: str = "hann", tukey_alpha: float = 0.5,
              mask_ratio: float = 1.0, max_frequency: float = 0.45, iterations: int = 4,
              recenter: bool = True, refine: int = 2, interpolation: str = "linear",
-             edges: str = "nan", batch_size: int = 2048) -> DisplacementField:
+             edges: str = "nan", batch_size: int = 2048,
+             max_displacement: float | None = None) -> DisplacementField:
     """Dense displacement of ``post`` relative to ``pre`` by the frequency correlator.
 
     window, step: window side and spacing [px]; apodization: taper (hann, tukey, none) with
@@ -200,7 +224,10 @@ def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, windo
     [cycles/px, in (0, 0.5]]; iterations: IRLS phase-fit iterations; recenter: integer re-centring
     of the post windows (shifts up to about window/4); refine: moved-taper passes that remove the
     taper bias (0 disables); interpolation, edges: densification (see :func:`sliding.densify`);
-    batch_size: windows per FFT batch (memory: about 40 * window^2 bytes per window).
+    batch_size: windows per FFT batch (memory: about 40 * window^2 bytes per window);
+    max_displacement: search range [px] of the re-centring (None: about window/4): the integer
+    shift is then found on concentric windows of side ~4 max_displacement (autoRIFT's nested
+    search), and the sub-pixel fit still uses ``window``.
     """
     pre, post = check_pair(pre, post)
     grid = window_grid(pre.shape, window, step)
@@ -211,9 +238,12 @@ def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, windo
     fit = dict(mask_ratio=number_in("mask_ratio", mask_ratio, 0.0, 10.0, low_open=True),
                max_frequency=number_in("max_frequency", max_frequency, 0.0, 0.5, low_open=True),
                iterations=positive_int("iterations", iterations))
+    if max_displacement is not None:
+        max_displacement = number_in("max_displacement", max_displacement, 0.0, 1e6, low_open=True)
+    search = search_window(grid.window, max_displacement, pre.shape)
     dx, dy, conf = correlate_grid(pre, post, grid, taper, recenter=flag("recenter", recenter),
                                   refine=non_negative_int("refine", refine),
                                   batch_size=positive_int("batch_size", batch_size),
-                                  progress=progress, **fit)
+                                  progress=progress, search=search, **fit)
     return DisplacementField(*(densify(v, grid, interpolation=interpolation, edges=edges)
                                for v in (dx, dy, conf)))

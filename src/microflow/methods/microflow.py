@@ -27,8 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from microflow.errors import ParameterError
+from microflow.errors import InputError, ParameterError
 from microflow.methods.base import DisplacementField
+from microflow.methods.coarse_to_fine import DEFAULT_MAX_DISPLACEMENT, initial_field, pyramid_levels
 from microflow.model.normalization import image_stats, normalize
 from microflow.model.warp import warp_backward
 from microflow.model.weights import load_model
@@ -71,10 +72,13 @@ class MicroFlowEstimator:
         threads: torch CPU threads (None = torch's default).
         batch_size: windows per forward pass.
         iterations: refinements to run (None = the model's K).
+        max_displacement: largest |d| to measure [px]; beyond the trained 4 px the windows start
+            from a coarse-to-fine field (:mod:`microflow.methods.coarse_to_fine`).
     """
 
     def __init__(self, model: str = "compact", device: str = "auto", threads: int | None = None,
-                 batch_size: int = 4, iterations: int | None = None) -> None:
+                 batch_size: int = 4, iterations: int | None = None,
+                 max_displacement: float = DEFAULT_MAX_DISPLACEMENT) -> None:
         if batch_size < 1:
             raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
         if threads is not None:
@@ -85,6 +89,8 @@ class MicroFlowEstimator:
         self.net = self.loaded.net.to(memory_format=torch.channels_last)  # NHWC: ~1.5x faster on CPU
         self.device = next(self.net.parameters()).device
         self.batch_size, self.iterations = int(batch_size), iterations
+        pyramid_levels(float(max_displacement), (1 << 16, 1 << 16))  # validates the range
+        self.max_displacement = float(max_displacement)
 
     @property
     def preferred_window(self) -> int:
@@ -128,7 +134,8 @@ class MicroFlowEstimator:
             part = slice(start, start + self.batch_size)
             a = torch.from_numpy(pre_n[part][:, None]).to(self.device)
             b = torch.from_numpy(post_n[part][:, None]).to(self.device)
-            flows = self.net(a, b, self.iterations)
+            init = initial_field(self.net, a, b, self.max_displacement, self.iterations)
+            flows = self.net(a, b, self.iterations, init=init)
             if flows_out is None:
                 flows_out = np.empty((len(flows), len(pre), 2) + pre.shape[1:], np.float32)
             flows_out[:, part] = torch.stack(flows).cpu().numpy()
@@ -138,39 +145,28 @@ class MicroFlowEstimator:
 
 @functools.lru_cache(maxsize=2)
 def _cached_estimator(model: str, device: str, threads: int | None, batch_size: int,
-                      iterations: int | None) -> MicroFlowEstimator:
-    return MicroFlowEstimator(model, device, threads, batch_size, iterations)
+                      iterations: int | None, max_displacement: float) -> MicroFlowEstimator:
+    return MicroFlowEstimator(model, device, threads, batch_size, iterations, max_displacement)
 
 
 def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, model: str = "compact",
              device: str = "auto", threads: int | None = None, batch_size: int = 4,
-             iterations: int | None = None) -> DisplacementField:
+             iterations: int | None = None,
+             max_displacement: float = DEFAULT_MAX_DISPLACEMENT) -> DisplacementField:
     """MicroFlow field of a whole image as one window (per-image robust normalization).
 
-    Images larger than ``MAX_SINGLE_WINDOW_PIXELS`` are estimated in blended windows instead
-    (:func:`estimate_in_windows`, no per-iteration fields); ``progress`` shows their bar.
+    ``max_displacement`` [px]: the range; beyond 4 px a coarse-to-fine field starts the refinement.
+
+    Images larger than ``MAX_SINGLE_WINDOW_PIXELS`` are refused here: :func:`microflow.api.estimate_arrays`
+    sends them to the tiler's blended windows instead (``tiling/in_memory.py``; methods never import
+    the tiler). ``progress`` is accepted for the common interface (one window, no bar).
     """
     pre, post = np.asarray(pre, np.float32), np.asarray(post, np.float32)
-    estimator = _cached_estimator(str(model), str(device), threads, int(batch_size), iterations)
     if pre.size > MAX_SINGLE_WINDOW_PIXELS:
-        return estimate_in_windows(estimator, pre, post, progress)
+        raise InputError(f"{pre.shape[0]}x{pre.shape[1]} px is more than one MicroFlow window holds "
+                         f"({MAX_SINGLE_WINDOW_PIXELS} px): use microflow.api.estimate_arrays, which tiles it")
+    estimator = _cached_estimator(str(model), str(device), threads, int(batch_size), iterations,
+                                  float(max_displacement))
     flows, confidence = estimator.predict_iterations(pre[None], post[None])
     (dx, dy), per_iteration = flows[-1, 0], list(flows[:, 0])
     return DisplacementField(dx, dy, confidence[0, 0], iterations=per_iteration)
-
-
-def estimate_in_windows(estimator: MicroFlowEstimator, pre: np.ndarray, post: np.ndarray,
-                        progress: bool = False) -> DisplacementField:
-    """Field of an in-memory image pair too large for one window: the whole-scene tiler's window grid
-    and blending, every window normalized with the whole images' statistics (no log-TV here)."""
-    from microflow.tiling.blending import blend_region
-    from microflow.tiling.plan import default_batch_size
-    from microflow.tiling.windows import WindowGrid, default_overlap
-
-    window = estimator.preferred_window
-    grid = WindowGrid(pre.shape[0], pre.shape[1], window, default_overlap(window))
-    stats = (estimator.image_stats(pre), estimator.image_stats(post))
-    batch = min(estimator.batch_size, default_batch_size(window))  # the tiler's memory bound
-    dx, dy, confidence = blend_region(np.stack([pre, post]), (0, 0), (0, pre.shape[0], 0, pre.shape[1]), grid,
-                                      estimator, stats, batch, progress)
-    return DisplacementField(dx, dy, confidence)

@@ -28,7 +28,7 @@ import numpy as np
 
 from microflow.methods.base import DisplacementField
 from microflow.methods.sliding import (EDGES, INTERPOLATIONS, WindowGrid, check_pair, choice, densify,
-                                       extract_windows, iter_batches, non_negative_int, positive_int,
+                                       extract_windows, iter_batches, non_negative_int, number_in, positive_int,
                                        sample_windows, spline_coefficients, window_grid)
 
 SUBPIXEL_FITS = ("quadratic", "gaussian")
@@ -142,20 +142,25 @@ def match_grid(pre: np.ndarray, post: np.ndarray, grid: WindowGrid, *, search: i
 def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, window: int = 32,
              step: int = 4, search: int = 4, subpixel: str = "quadratic", refine: int = 1,
              interpolation: str = "linear", edges: str = "nan",
-             batch_size: int = 1024) -> DisplacementField:
+             batch_size: int = 1024, max_displacement: float | None = None) -> DisplacementField:
     """Dense displacement of ``post`` relative to ``pre`` by NCC template matching.
 
     window, step: template side and spacing [px]; search: search radius [px] (the largest
     displacement found is ``search - 1``); subpixel: 3x3 peak model (quadratic, gaussian); refine:
     re-sampling passes that shrink the peak-fit bias (0 disables); interpolation, edges:
-    densification (see :func:`sliding.densify`); batch_size: windows per batch.
+    densification (see :func:`sliding.densify`); batch_size: windows per batch; max_displacement:
+    search range [px], which raises ``search`` to ``ceil(max_displacement) + 1`` when larger.
     """
     pre, post = check_pair(pre, post)
     grid = window_grid(pre.shape, window, step)
     fit = quadratic_peak if choice("subpixel", subpixel, SUBPIXEL_FITS) == "quadratic" else gaussian_peak
     choice("interpolation", interpolation, INTERPOLATIONS)
     choice("edges", edges, EDGES)
-    dx, dy, conf = match_grid(pre, post, grid, search=positive_int("search", search), fit=fit,
+    search = positive_int("search", search)
+    if max_displacement is not None:
+        search = max(search, int(np.ceil(number_in("max_displacement", max_displacement, 0.0, 1e6,
+                                                   low_open=True))) + 1)
+    dx, dy, conf = match_grid(pre, post, grid, search=search, fit=fit,
                               refine=non_negative_int("refine", refine),
                               batch_size=positive_int("batch_size", batch_size), progress=progress)
     return DisplacementField(*(densify(v, grid, interpolation=interpolation, edges=edges)

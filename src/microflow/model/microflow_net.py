@@ -2,7 +2,7 @@
 
 Algorithm (inputs already normalized, see :mod:`microflow.model.normalization`)::
 
-    f_1 = g_1([pre, post])
+    f_1 = g_1([pre, post])                                   # or f_0 + g_1([pre, warp(post, f_0)])
     for k = 2 .. K:
         f_k = f_{k-1} + g_k([pre, warp(post, f_{k-1})])     # warp(post, f)(p) = post(p + f(p))
 
@@ -15,6 +15,7 @@ Inputs whose size is not a multiple of 16 are reflect-padded and the fields crop
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from microflow.errors import ParameterError
@@ -52,22 +53,30 @@ class MicroFlowNet(nn.Module):
         """g_k, the network of iteration ``k`` (0-based)."""
         return self.backbones[0] if self.shared_weights else self.backbones[k]
 
-    def forward(self, pre: torch.Tensor, post: torch.Tensor, iterations: int | None = None) -> list[torch.Tensor]:
-        """Fields f_1 .. f_K (each (B, 2, H, W), pixels) for normalized (B, 1, H, W) pre and post."""
+    def forward(self, pre: torch.Tensor, post: torch.Tensor, iterations: int | None = None,
+                init: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Fields f_1 .. f_K (each (B, 2, H, W), pixels) for normalized (B, 1, H, W) pre and post.
+
+        ``init`` (B, 2, H, W) px is a starting field f_0 (coarse-to-fine): iteration 1 then already
+        sees post warped by it, ``f_1 = f_0 + g_1([pre, warp(post, f_0)])``.
+        """
         steps = self.iterations if iterations is None else int(iterations)
         if steps < 1 or (steps > self.iterations and not self.shared_weights):
             raise ParameterError(f"this model runs 1 to {self.iterations} iterations, got {steps}")
         if pre.shape != post.shape or pre.ndim != 4 or pre.shape[1] != 1:
             raise ParameterError(f"pre and post must be (B, 1, H, W) of one shape, got "
                                  f"{tuple(pre.shape)} and {tuple(post.shape)}")
+        if init is not None and init.shape != (pre.shape[0], 2) + tuple(pre.shape[2:]):
+            raise ParameterError(f"init must be (B, 2, H, W) like the images, got {tuple(init.shape)}")
         pair, pads = pad_to_multiple(torch.cat([pre, post], 1), DOWNSAMPLING)
         pre, post = pair[:, :1], pair[:, 1:]
 
-        flow = self.backbone(0)(torch.cat([pre, post], 1)).float()
-        flows = [flow]
-        for k in range(1, steps):
-            warped_post = warp_backward(post, flow, self.interpolation).to(pre.dtype)
-            flow = flow + self.backbone(k)(torch.cat([pre, warped_post], 1)).float()
+        flow = None if init is None else F.pad(init.float(), pads, mode="replicate")
+        flows = []
+        for k in range(steps):
+            moving = post if flow is None else warp_backward(post, flow, self.interpolation).to(pre.dtype)
+            delta = self.backbone(k)(torch.cat([pre, moving], 1)).float()
+            flow = delta if flow is None else flow + delta
             flows.append(flow)
         return [crop_padding(f, pads) for f in flows]
 

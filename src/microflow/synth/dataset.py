@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from microflow.errors import ParameterError
 from microflow.synth.faultdeform import SPLITS, Sample, list_samples, read_sample
 from microflow.synth.generator import generate_sample, sample_rng
+from microflow.synth.real_change import RealChange
 from microflow.synth.ruptures import CATEGORY_PEAK_PX
 from microflow.synth.textures import TextureBank
 
@@ -61,14 +62,14 @@ class SyntheticPairs(Dataset):
     """
 
     def __init__(self, split: str = "train", size: int = 256, length: int = 20000, seed: int = 0,
-                 categories=(0, 1, 2), texture: str = "landsat"):
+                 categories=(0, 1, 2), texture: str = "landsat", real_change: RealChange | None = None):
         if split not in SPLITS:
             raise ParameterError(f"split must be one of {SPLITS}, got {split!r}")
         if length < 1 or size < 8:
             raise ParameterError(f"length must be >= 1 and size >= 8, got {length}, {size}")
         self.split, self.size, self.length, self.seed = split, int(size), int(length), int(seed)
         self.categories = _check_categories(categories)
-        self.texture = texture
+        self.texture, self.real_change = texture, real_change
         self.epoch = 0
         TextureBank(split, texture)  # validate the source name now, load later
 
@@ -85,7 +86,8 @@ class SyntheticPairs(Dataset):
             raise IndexError(index)
         rng = sample_rng(self.seed, self.split, index, self.epoch)
         category = self.categories[index % len(self.categories)]
-        return generate_sample(rng, self.size, category, texture_bank(self.split, self.texture), sample_id=index)
+        return generate_sample(rng, self.size, category, texture_bank(self.split, self.texture), sample_id=index,
+                               real_change=self.real_change)
 
     def __getitem__(self, index: int) -> dict:
         return sample_to_item(self.sample(index))

@@ -7,7 +7,9 @@
    centres (:func:`~microflow.synth.field.sample_rupture`), scaled so that the peak |d| over the
    output equals a uniform draw in the category range;
 3. post = pre displaced by the field (:func:`~microflow.synth.forward.warp_by_field`);
-4. temporal perturbations (:func:`~microflow.synth.perturbations.perturb_pair`).
+4. temporal perturbations (:func:`~microflow.synth.perturbations.perturb_pair`);
+5. with ``real_change`` (:mod:`~microflow.synth.real_change`), drawn only then: pre and post from two
+   spectral bands of the same window (post warped), and real texture pasted into post.
 
 The truth ``flow`` is ``[dx, dy]`` (+column, +row) in pre pixels at the pre pixel centres (the
 internal convention). ``params`` holds every draw; rupture segments are in metres in the output
@@ -26,6 +28,7 @@ from microflow.synth.field import sample_rupture
 from microflow.synth.forward import constant_field, warp_by_field
 from microflow.synth.okada import FaultSegment
 from microflow.synth.perturbations import PerturbationRanges, perturb_pair
+from microflow.synth.real_change import RealChange, draw_bands, paste_real_patches
 from microflow.synth.ruptures import CATEGORY_PEAK_PX, Rupture, RuptureRanges, random_peak, random_rupture, trace_mask
 from microflow.synth.textures import TextureBank
 
@@ -50,21 +53,30 @@ def _shift_segment(seg: FaultSegment, rows: float, cols: float, g: float) -> Fau
 def generate_sample(rng: np.random.Generator, size: int | tuple[int, int], category: int, textures: TextureBank,
                     *, sample_id: int = -1, displacement: bool = True,
                     rupture_ranges: RuptureRanges = RuptureRanges(),
-                    perturbation_ranges: PerturbationRanges = PerturbationRanges()) -> Sample:
+                    perturbation_ranges: PerturbationRanges = PerturbationRanges(),
+                    real_change: RealChange | None = None, peak_px: float | None = None) -> Sample:
     """A :class:`~microflow.synth.faultdeform.Sample` of ``size`` (int or (H, W)) in ``category``.
 
     ``displacement=False`` gives the null sample: same draws, zero field, all perturbations.
+    ``real_change`` adds real radiometric change (cross-band sources, real-texture patches).
+    ``peak_px`` sets the peak |d| instead of drawing it in the category's range (large-displacement
+    sets); the texture margin grows with it.
     """
     if category not in CATEGORY_PEAK_PX:
         raise ParameterError(f"category must be one of {tuple(CATEGORY_PEAK_PX)}, got {category!r}")
     h, w = (size, size) if np.isscalar(size) else size
     if min(h, w) < 8:
         raise ParameterError(f"size must be at least 8 pixels, got {size}")
-    m = MARGIN_PX
-    texture = textures.sample(rng, h + 2 * m, w + 2 * m)
+    m = MARGIN_PX if peak_px is None else max(MARGIN_PX, int(np.ceil(peak_px)) + 4)
     padded = (h + 2 * m, w + 2 * m)
+    bands = None
+    if real_change is not None and textures.band_aligned and rng.random() < real_change.p_cross_band:
+        bands = draw_bands(rng, len(textures.areas))
+        pre_texture, texture = textures.sample_bands(rng, *padded, bands)
+    else:
+        texture = textures.sample(rng, *padded)
     rupture = random_rupture(rng, padded, rupture_ranges)
-    peak = random_peak(rng, category)
+    peak = random_peak(rng, category) if peak_px is None else float(peak_px)
     field = sample_rupture(rupture.segments, rupture.pixel_size, padded, rupture.poisson)
     raw_peak = float(np.hypot(*field.total[:, m:m + h, m:m + w]).max())
     field = field.scaled(peak / raw_peak)
@@ -75,7 +87,15 @@ def generate_sample(rng: np.random.Generator, size: int | tuple[int, int], categ
     else:
         pre, post = warp_by_field(texture, constant_field(0.0, 0.0), m)
         flow = np.zeros((2, h, w), np.float32)
+    if bands is not None:  # pre from its own band, same window, no motion
+        pre = np.array(pre_texture[m:m + h, m:m + w], np.float32)
     pre, post, perturbations = perturb_pair(rng, pre, post, perturbation_ranges)
+    if real_change is not None:
+        perturbations["bands"] = list(bands) if bands is not None else None
+        donors = []
+        if rng.random() < real_change.p_real_patches:
+            donors = [textures.sample(rng, h, w) for _ in range(int(rng.integers(1, real_change.max_real_patches + 1)))]
+        perturbations["real_patches"] = paste_real_patches(rng, post, donors, real_change)
     mask = trace_mask(rupture, padded)[m:m + h, m:m + w] if displacement else np.zeros((h, w), bool)
     out_rupture = Rupture([_shift_segment(s, m, m, rupture.pixel_size) for s in rupture.segments],
                           rupture.pixel_size, rupture.mechanism, rupture.poisson)

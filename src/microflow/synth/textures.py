@@ -229,25 +229,45 @@ class TextureBank:
             self._areas = [split_area(p, self.split) for p in pictures]
         return self._areas
 
+    @property
+    def band_aligned(self) -> bool:
+        """True when the areas are co-registered spectral bands of one scene (Landsat B2, B3, B4)."""
+        return self.source == "landsat"
+
     def sample(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         """A random accepted crop (height, width) float32; mirror-tiled where an area is too small."""
-        areas = self.areas
-        weights = np.array([a.data.size for a in areas], float)
+        weights = np.array([a.data.size for a in self.areas], float)
+        return self._crop(rng, height, width, lambda: [rng.choice(len(weights), p=weights / weights.sum())])[0]
+
+    def sample_bands(self, rng: np.random.Generator, height: int, width: int,
+                     bands: tuple[int, ...]) -> list[np.ndarray]:
+        """Crops of the same ground window in each of ``bands`` (indices into :attr:`areas`), with one
+        rotation and flip: a real multi-band pair with zero motion (needs :attr:`band_aligned`)."""
+        if not self.band_aligned:
+            raise ParameterError(f"texture source {self.source!r} has no co-registered bands")
+        return self._crop(rng, height, width, lambda: list(bands))
+
+    def _crop(self, rng: np.random.Generator, height: int, width: int, draw_areas) -> list[np.ndarray]:
+        """Crops of one random window in the areas ``draw_areas()`` returns (indices, drawn again at
+        every try), each passing the quality checks."""
         for _ in range(self.max_tries):
-            area = areas[rng.choice(len(areas), p=weights / weights.sum())]
+            areas = [self.areas[int(i)] for i in draw_areas()]
             rot = int(rng.integers(4)) if self.augment else 0
             flip = bool(rng.integers(2)) if self.augment else False
             h, w = (width, height) if rot % 2 else (height, width)
-            data = mirror_tile(area.data, h, w)
-            r = int(rng.integers(data.shape[0] - h + 1))
-            c = int(rng.integers(data.shape[1] - w + 1))
-            crop = data[r:r + h, c:c + w]
-            if not self.quality.accepts(crop):
+            data = [mirror_tile(a.data, h, w) for a in areas]
+            r = int(rng.integers(data[0].shape[0] - h + 1))
+            c = int(rng.integers(data[0].shape[1] - w + 1))
+            crops = [d[r:r + h, c:c + w] for d in data]
+            if not all(self.quality.accepts(crop) for crop in crops):
                 continue
-            crop = np.rot90(crop, rot)
-            if flip:
-                crop = crop[:, ::-1]
-            return np.ascontiguousarray(crop, dtype=np.float32) * np.float32(area.gain)
+            out = []
+            for crop, area in zip(crops, areas):
+                crop = np.rot90(crop, rot)
+                if flip:
+                    crop = crop[:, ::-1]
+                out.append(np.ascontiguousarray(crop, dtype=np.float32) * np.float32(area.gain))
+            return out
         raise InputError(f"no acceptable {height}x{width} {self.source} crop in the {self.split} area "
                          f"after {self.max_tries} tries")
 

@@ -10,7 +10,9 @@ blending            predict windows in batches and blend them (NaN-aware weighte
 plan                defaults and validation of a run, block-wise regularization settings
 row_stream          row buffering and block-wise regularization with a halo
 scene               ``estimate_scene``: streaming single-process pipeline, bounded memory
-dask_backend        ``estimate_scene_dask``: the same numbers on a Dask cluster
+dask_backend        ``estimate_scene_dask``: the same numbers on a Dask cluster; ``field_graph`` of any
+                    lazy image pair (``microflow.estimate_dataarrays``)
+in_memory           the same numbers on in-memory arrays (large MicroFlow arrays, numpy DataArrays)
 ==================  ====================================================================
 """
 

@@ -8,6 +8,13 @@ so a window's NaN border (a correlator's half window) is filled by its neighbour
 confidence is blended the same way. Pixels no finite estimate covers, and pixels where pre or post
 has no data, are NaN. Sums are float32 and windows are added in row-major grid order, so any
 region computed from the same windows gives the same numbers, wherever its borders are.
+
+Next to no-data a correlator's window holds filled pixels and its estimate is biased. For methods
+with a correlation window of side ``w`` (:func:`nodata_growth`), the no-data mask of the OUTPUT is
+dilated by ``g = w // 2`` px (a square of side ``2 g + 1``, i.e. Chebyshev distance <= g), so every
+estimate whose centred window touched a no-data pixel is NaN. The dilation sees the context around
+the region (pixels outside the scene count as valid), so band-wise, block-wise and whole-scene runs
+give the same mask.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Iterable, Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from microflow.tiling.predictors import Stats, WindowPredictor
+from microflow.tiling.predictors import PredictorSpec, Stats, WindowPredictor, correlation_window
 from microflow.tiling.windows import WindowGrid
 
 
@@ -106,12 +113,13 @@ def predict_windows(images: np.ndarray, origin: tuple[int, int], windows: Iterab
 
 def blend_region(images: np.ndarray, origin: tuple[int, int], region: tuple[int, int, int, int],
                  grid: WindowGrid, predictor: WindowPredictor, stats: tuple[Stats, Stats],
-                 batch_size: int, progress: bool = False) -> np.ndarray:
+                 batch_size: int, progress: bool = False, grow: int = 0) -> np.ndarray:
     """Blended (3, h, w) field [dx, dy, confidence] of the scene region ``(row0, row1, col0, col1)``.
 
     Every window of ``grid`` that touches the region is predicted, so the region's values equal those
-    of a whole-scene run. ``images`` (2, ., .) from scene pixel ``origin`` must contain those windows.
-    ``progress`` shows a bar of windows on stderr.
+    of a whole-scene run. ``images`` (2, ., .) from scene pixel ``origin`` must contain those windows
+    (pixels outside the scene may be NaN padding). ``progress`` shows a bar of windows on stderr;
+    ``grow``: dilation of the no-data mask [px] (:func:`mask_invalid`).
     """
     from tqdm import tqdm
 
@@ -122,11 +130,36 @@ def blend_region(images: np.ndarray, origin: tuple[int, int], region: tuple[int,
     for (row, col), field in tqdm(predictions, total=len(windows), desc="windows", unit="window",
                                   disable=not progress, leave=False):
         acc.add(row, col, field, grid.weights(row, col))
-    local = images[:, row0 - origin[0]:row1 - origin[0], col0 - origin[1]:col1 - origin[1]]
-    return mask_invalid(acc.result(), local)
+    top, left = max(origin[0], 0), max(origin[1], 0)  # the part of ``images`` inside the scene
+    inside = images[:, top - origin[0]:grid.height - origin[0], left - origin[1]:grid.width - origin[1]]
+    return mask_invalid(acc.result(), inside, grow, (row0 - top, col0 - left))
 
 
-def mask_invalid(field: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """``field`` (3, h, w) with NaN wherever pre or post (``images`` (2, h, w)) has no data."""
-    invalid = np.isnan(images[0]) | np.isnan(images[1])
+def nodata_growth(spec: PredictorSpec) -> int:
+    """Dilation [px] of the output's no-data mask for a plan's predictor: half the correlation window
+    (``window // 2``) of a classical method that has one, 0 for MicroFlow and custom predictors."""
+    if spec.factory is not None or spec.method == "microflow":
+        return 0
+    return correlation_window(spec.method, spec.params) // 2
+
+
+def mask_invalid(field: np.ndarray, images: np.ndarray, grow: int = 0,
+                 offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """``field`` (3, h, w) with NaN wherever pre or post has no data, that mask dilated by ``grow`` px.
+
+    ``images`` (2, ., .) holds pre and post (NaN = no data) with the field's pixel (0, 0) at
+    ``offset``, and any context around it (rows/columns beyond ``images`` count as valid).
+    """
+    from scipy.ndimage import maximum_filter1d
+
+    h, w = field.shape[1:]
+    r0, c0 = offset
+    a0, b0 = max(r0 - grow, 0), max(c0 - grow, 0)
+    part = images[:, a0:r0 + h + grow, b0:c0 + w + grow]
+    invalid = np.isnan(part[0]) | np.isnan(part[1])
+    if grow > 0 and invalid.any():
+        size = 2 * grow + 1
+        invalid = maximum_filter1d(invalid.view(np.uint8), size, axis=0, mode="constant", cval=0)
+        invalid = maximum_filter1d(invalid, size, axis=1, mode="constant", cval=0).view(bool)
+    invalid = invalid[r0 - a0:r0 - a0 + h, c0 - b0:c0 - b0 + w]
     return np.where(invalid, np.float32(np.nan), field)

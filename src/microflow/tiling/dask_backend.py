@@ -2,10 +2,14 @@
 
 Graph (``dask.array``)::
 
-    pre, post  = rioxarray.open_rasterio(..., chunks=block, masked=True)   # lazy, NaN = no data
-    images     = stack([pre, post])                                       # (2, H, W), band axis one chunk
+    images     = lazy_images(pre, post, ...)  # (2, H, W) float32, NaN = no data, band axis one chunk:
+                                              # each block read by RasterPair.read (overlap windows,
+                                              # WarpedVRT, masks, nodata) exactly as one process reads
     blended    = map_overlap(blend, images, depth=window, boundary=NaN)   # (3, H, W) [dx, dy, conf]
-    field      = map_overlap(regularize, blended, depth=halo, boundary="none")
+    field      = map_overlap(regularize, blended, depth=halo, boundary="none")   # (4, H, W) [.., sigma]
+
+The second stage runs even without regularization: it adds sigma on blocks with a halo of at least
+``SIGMA_HALO`` px (:class:`~.plan.Regularization`), as the single process does.
 
 Each ``blend`` task predicts every window of the GLOBAL grid that touches its block (the halo of one
 window holds their pixels) and blends them in grid order: the block is the restriction of the
@@ -38,9 +42,9 @@ from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from microflow.errors import ParameterError
-from microflow.io.raster import open_pair
+from microflow.io.raster import open_pair, pair_parameters
 from microflow.products.geotiff import ProductWriter, check_output_path
-from microflow.tiling.blending import blend_region
+from microflow.tiling.blending import blend_region, nodata_growth
 from microflow.tiling.normalization_stats import scene_statistics
 from microflow.tiling.plan import MIN_BLOCK, Regularization, ScenePlan, limit_threads, plan_scene
 from microflow.tiling.predictors import Stats, cached_predictor, normalization_of
@@ -57,18 +61,47 @@ def axis_chunks(length: int, block: int, minimum: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def lazy_images(pre_path, post_path, band: int, chunks: tuple[tuple[int, ...], tuple[int, ...]]):
-    """(2, H, W) float32 dask array of pre and post, NaN where either has no data."""
+class PairBlocks:
+    """Array-like (2, H, W) float32 view of a pair for ``dask.array.from_array``: picklable (paths and
+    options only); each block opens the pair (:func:`~microflow.io.raster.open_pair`, so the same
+    overlap windows or WarpedVRT) and reads its window with :meth:`RasterPair.read`."""
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, pre_path, post_path, band: int, align: str, nodata: float | None,
+                 shape: tuple[int, int]) -> None:
+        self.args = (os.fspath(pre_path), os.fspath(post_path), band)
+        self.options = {"align": align, "nodata": nodata}
+        self.shape = (2, int(shape[0]), int(shape[1]))
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        bands, rows, cols = (range(n)[k] for k, n in zip(key + (slice(None),) * 3, self.shape))
+        if not (len(rows) and len(cols)):
+            return np.empty((len(bands), len(rows), len(cols)), np.float32)
+        span = [(r[0], r[-1] + 1) for r in (rows, cols)]  # a positive-step range's first and last
+        with open_pair(*self.args, **self.options) as pair:
+            out = np.stack(pair.read(Window(span[1][0], span[0][0], span[1][1] - span[1][0],
+                                            span[0][1] - span[0][0])))
+        return out[bands.start:bands.stop:bands.step, ::rows.step, ::cols.step]
+
+
+def lazy_images(pre_path, post_path, band: int, chunks: tuple[tuple[int, ...], tuple[int, ...]], *,
+                align: str = "exact", nodata: float | None = None):
+    """(2, H, W) float32 dask array of pre and post on the pair's grid (the overlap), NaN where either
+    has no data; ``align`` and ``nodata`` as in :func:`~microflow.io.raster.open_pair`."""
     import dask.array as da
-    import rioxarray
+    from dask.base import tokenize
 
-    def open_band(path):
-        data = rioxarray.open_rasterio(path, chunks={"band": 1, "y": chunks[0], "x": chunks[1]}, masked=True)
-        return data.isel(band=band - 1).data.astype(np.float32)
-
-    pre, post = open_band(pre_path), open_band(post_path)
-    invalid = da.isnan(pre) | da.isnan(post)
-    return da.stack([da.where(invalid, np.nan, pre), da.where(invalid, np.nan, post)]).rechunk({0: 2})
+    with open_pair(pre_path, post_path, band, align=align, nodata=nodata) as pair:
+        shape = pair.shape
+    if (sum(chunks[0]), sum(chunks[1])) != shape:
+        raise ValueError(f"chunks {tuple(map(sum, chunks))} do not cover the pair's grid {shape}")
+    source = PairBlocks(pre_path, post_path, band, align, nodata, shape)
+    return da.from_array(source, chunks=((2,),) + tuple(chunks), lock=False, asarray=False,
+                         meta=np.empty((0, 0, 0), np.float32),
+                         name="pair-images-" + tokenize(source.args, source.options, shape))
 
 
 def blend_task(images: np.ndarray, plan: ScenePlan, stats: tuple[Stats, Stats], margin: tuple[int, int],
@@ -79,33 +112,55 @@ def blend_task(images: np.ndarray, plan: ScenePlan, stats: tuple[Stats, Stats], 
     (_, (row0, row1), (col0, col1)) = block_info[None]["array-location"]
     origin = (row0 - margin[0], col0 - margin[1])
     return blend_region(images, origin, (row0, row1, col0, col1), plan.grid, predictor, stats,
-                        plan.batch_size)
+                        plan.batch_size, grow=nodata_growth(plan.spec))
 
 
 def regularize_task(block: np.ndarray, reg: Regularization) -> np.ndarray:
-    limit_threads(1)
+    """(4, h, w) [dx, dy, confidence, sigma] of one (3, h, w) halo'd block (trimmed by dask after)."""
+    if reg.active:
+        limit_threads(1)
     return reg.apply(block)
 
 
-def scene_graph(pre_path, post_path, band: int, plan: ScenePlan, stats: tuple[Stats, Stats], block: int):
-    """The lazy (3, H, W) float32 field [dx, dy, confidence] of the scene."""
-    import dask.array as da
+def scene_graph(pre_path, post_path, band: int, plan: ScenePlan, stats: tuple[Stats, Stats], block: int,
+                align: str = "exact", nodata: float | None = None):
+    """The lazy (4, H, W) float32 field [dx, dy, confidence, sigma] of the scene (:func:`field_graph`)."""
+    images = lazy_images(pre_path, post_path, band, block_chunks(plan, block), align=align, nodata=nodata)
+    return field_graph(images, plan, stats, block)
 
+
+def block_chunks(plan: ScenePlan, block: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Row and column chunks of a scene's blocks: ``block`` px (at least one window), a small rest
+    joined to its neighbour so every block holds a window and the regularization halo."""
     grid, reg = plan.grid, plan.regularization
     block = max(block, grid.window)  # a block's halo must hold one whole window
     minimum = max(grid.window, reg.context)
-    chunks = (axis_chunks(grid.height, block, minimum), axis_chunks(grid.width, block, minimum))
-    images = lazy_images(pre_path, post_path, band, chunks)
+    return axis_chunks(grid.height, block, minimum), axis_chunks(grid.width, block, minimum)
+
+
+def field_graph(images, plan: ScenePlan, stats: tuple[Stats, Stats], block: int):
+    """The lazy (4, H, W) float32 field [dx, dy, confidence, sigma] of any lazy (2, H, W) float32 image array
+    ``images`` (dask, NaN = no data in either image), rechunked to :func:`block_chunks`."""
+    import dask.array as da
+
+    grid, reg = plan.grid, plan.regularization
+    chunks = block_chunks(plan, block)
+    images = images.rechunk(((2,),) + chunks)
     depth = grid.shape  # a block's halo holds every window that touches it
     blended = da.map_overlap(blend_task, images, depth={0: 0, 1: depth[0], 2: depth[1]}, boundary=np.nan,
                              trim=False, chunks=((3,),) + chunks, dtype=np.float32,
                              meta=np.empty((0, 0, 0), np.float32), plan=plan, stats=stats, margin=depth)
-    if not reg.active:
-        return blended
-    halo = (min(reg.halo, min(chunks[0])), min(reg.halo, min(chunks[1])))
+    halo = (min(reg.context, min(chunks[0])), min(reg.context, min(chunks[1])))
     return da.map_overlap(regularize_task, blended, depth={0: 0, 1: halo[0], 2: halo[1]}, boundary="none",
                           trim=True, dtype=np.float32, meta=np.empty((0, 0, 0), np.float32),
-                          reg=reg)
+                          chunks=((4,),) + tuple(haloed(c, h) for c, h in zip(chunks, halo)), reg=reg)
+
+
+def haloed(sizes: tuple[int, ...], halo: int) -> tuple[int, ...]:
+    """Block sizes along one axis once ``map_overlap(boundary="none")`` added ``halo`` px on each
+    inner side (dask trims them back to ``sizes``)."""
+    n = len(sizes)
+    return tuple(c + halo * ((i > 0) + (i < n - 1)) for i, c in enumerate(sizes))
 
 
 @contextlib.contextmanager
@@ -144,7 +199,7 @@ def write_blocks(client, field, writer: ProductWriter, progress: bool, desc: str
         for future in as_completed(futures):
             data = future.result()
             row, col = where[future.key]
-            writer.write(data[0], data[1], data[2], Window(col, row, data.shape[2], data.shape[1]))
+            writer.write(data[0], data[1], data[2], Window(col, row, data.shape[2], data.shape[1]), sigma=data[3])
             valid += int(np.count_nonzero(np.isfinite(data[0]) & np.isfinite(data[1])))
             future.release()
             bar.update(1)
@@ -158,29 +213,30 @@ def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow"
                         progress: bool = True, client=None, scheduler: str | None = None,
                         workers: int | None = None, block: int = DEFAULT_BLOCK,
                         method_params: dict | None = None, predictor_factory=None,
-                        **more_method_params) -> dict:
+                        align: str = "exact", nodata: float | None = None, **more_method_params) -> dict:
     """:func:`~microflow.tiling.scene.estimate_scene` on Dask: same arguments and result, plus
 
     client (an existing ``distributed.Client``), scheduler (address to connect to), workers (local
     worker processes when neither is given; ``threads`` is then their threads each) and block (Dask
-    block side [px], >= 64, best a multiple of 256).
+    block side [px], >= 64, best a multiple of 256). ``align`` and ``nodata`` are read by every
+    block as by the single process (:func:`lazy_images`).
     """
     start = time.perf_counter()
     if block < MIN_BLOCK:
         raise ParameterError(f"block must be at least {MIN_BLOCK} px, got {block}")
     out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite)
     params = {**(method_params or {}), **more_method_params}
-    with open_pair(pre_path, post_path, band) as pair:
+    with open_pair(pre_path, post_path, band, align=align, nodata=nodata) as pair:
         plan, predictor = plan_scene(pair.shape, method, window=window, overlap=overlap,
                                      batch_size=batch_size, regularize=regularize, reg_params=reg_params,
                                      device=device, threads=threads, method_params=params,
                                      predictor_factory=predictor_factory)
         stats = scene_statistics(pair, normalization_of(predictor))
-        profile = pair.profile
-    field = scene_graph(pre_path, post_path, band, plan, stats, block)
-    tags = {"band": band, **plan.parameters(), "backend": "dask", "block": block}
+        profile, parameters, alignment = pair.profile, pair_parameters(pair), pair.alignment
+    field = scene_graph(pre_path, post_path, band, plan, stats, block, align, nodata)
+    tags = {**parameters, **plan.parameters(), "backend": "dask", "block": block}
     with dask_client(client, scheduler, workers, threads) as active, bounded_gdal_cache(), \
-            ProductWriter(out_path, profile, method, units, tags) as writer:
+            ProductWriter(out_path, profile, method, units, tags, tags={"ALIGNMENT": alignment}) as writer:
         valid = write_blocks(active, field, writer, progress, f"{method} (dask)")
     return plan.summary(out_path, time.perf_counter() - start, valid, backend="dask",
                         blocks=int(np.prod(field.numblocks)))

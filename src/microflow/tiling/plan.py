@@ -13,6 +13,12 @@ Regularization tiles
     few tens of pixels: on a 640² field with a fault (noise 0.05 and 0.2 px, default λ 0.4 and ε 1),
     256² blocks with the default 96 px halo equalled a whole-field solve exactly (7e-7 px with 64 px,
     2.7e-3 px with 32 px).
+
+Uncertainty
+    After the regularizer, each block (halo included) gets its calibrated ``sigma``
+    (:mod:`microflow.uncertainty`: confidence and the field's local gradient), then is cropped, so
+    sigma equals a whole-field computation. With regularization "none" the blocks still get a
+    ``SIGMA_HALO`` (2 px) halo for the gradient. Blocks come out as (4, h, w) [dx, dy, confidence, sigma].
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from microflow.errors import ParameterError
+from microflow.methods import check_image_size, check_tile_window, min_image_size
 from microflow.methods.sliding import positive_int
 from microflow.tiling.predictors import PredictorSpec, WindowPredictor, correlation_window
 from microflow.tiling.windows import WindowGrid, default_overlap
+from microflow.uncertainty import SIGMA_HALO, SigmaModel, sigma_model
 
 REGULARIZERS = ("ltv", "tv", "none")
 REG_HALO = 96           # px of context on each side of a regularization block
@@ -72,7 +80,8 @@ def default_regularizer(method: str) -> str:
 
 @dataclass(frozen=True)
 class Regularization:
-    """A regularizer applied block-wise with a halo; ``apply`` on a (3, h, w) [dx, dy, confidence] block.
+    """A regularizer applied block-wise with a halo; ``apply`` on a (3, h, w) [dx, dy, confidence] block
+    gives (4, h, w) [dx, dy, confidence, sigma] (``sigma`` None: NaN).
 
     ``workers`` blocks are regularized at once, each on ONE torch thread: the solver's many small
     element-wise operations do not gain from intra-op threads and stall when the cores are shared
@@ -85,6 +94,7 @@ class Regularization:
     block: int = REG_BLOCK
     device: str | None = None
     workers: int = 1
+    sigma: SigmaModel | None = None
 
     @property
     def active(self) -> bool:
@@ -92,23 +102,29 @@ class Regularization:
 
     @property
     def context(self) -> int:
-        """Rows/columns of context needed on each side (0 when inactive)."""
-        return self.halo if self.active else 0
+        """Rows/columns of context needed on each side: the halo, at least ``SIGMA_HALO``."""
+        return max(self.halo if self.active else 0, SIGMA_HALO)
 
     def apply(self, block: np.ndarray) -> np.ndarray:
-        """Regularized copy of a (3, h, w) block (halo included; the caller crops). NaN stays NaN."""
-        if not self.active:
-            return block
-        from microflow.regularization import regularize_block
+        """(4, h, w) [dx, dy, confidence, sigma] of a (3, h, w) block (halo included; the caller crops):
+        regularized if active, NaN stays NaN; sigma [px] from the final field."""
+        dx, dy, confidence = block[0], block[1], block[2]
+        if self.active:
+            from microflow.regularization import regularize_block
 
-        dx, dy = regularize_block(block[0], block[1], method=self.method, device=self.device, **self.params)
-        confidence = np.where(np.isnan(dx), np.float32(np.nan), block[2])
-        return np.stack([dx, dy, confidence])
+            dx, dy = regularize_block(dx, dy, method=self.method, device=self.device, **self.params)
+            confidence = np.where(np.isnan(dx), np.float32(np.nan), confidence)
+        if self.sigma is None:
+            sigma = np.full(dx.shape, np.nan, np.float32)
+        else:
+            sigma = np.where(np.isfinite(dx) & np.isfinite(dy), self.sigma(dx, dy, confidence), np.float32(np.nan))
+        return np.stack([dx, dy, confidence, sigma]).astype(np.float32, copy=False)
 
 
-def make_regularization(method: str, params: dict | None, device: str, threads: int | None) -> Regularization:
+def make_regularization(method: str, params: dict | None, device: str, threads: int | None,
+                        sigma: SigmaModel | None = None) -> Regularization:
     """Validate the user's choice; ``params`` may hold solver keys and the tiling keys halo, block.
-    ``threads`` (None: the CPU count) blocks are regularized at once."""
+    ``threads`` (None: the CPU count) blocks are regularized at once; ``sigma``: the calibration."""
     if method not in REGULARIZERS:
         raise ParameterError(f"regularize must be one of {', '.join(REGULARIZERS)}, got {method!r}")
     params = dict(params or {})
@@ -121,7 +137,7 @@ def make_regularization(method: str, params: dict | None, device: str, threads: 
     if halo < 0 or block < MIN_BLOCK:
         raise ParameterError(f"regularization halo must be >= 0 and block >= {MIN_BLOCK}, got {halo}, {block}")
     return Regularization(method, params, halo, block, None if device == "auto" else device,
-                          threads or os.cpu_count() or 1)
+                          threads or os.cpu_count() or 1, sigma)
 
 
 @dataclass(frozen=True)
@@ -166,17 +182,26 @@ def plan_scene(shape: tuple[int, int], method: str, *, window: int | None = None
                predictor_factory=None) -> tuple[ScenePlan, WindowPredictor]:
     """Resolve the defaults for a scene of ``shape``; returns the plan and the built predictor.
 
+    Refuses a scene smaller than the method can use (InputError) and a window that cannot hold the
+    method (ParameterError; MicroFlow: a multiple of 16, at least 64 px), see
+    :func:`microflow.methods.min_image_size`.
     ``batch_size``: windows per predictor call (default :func:`default_batch_size` of the window).
     ``predictor_factory``: see :class:`~microflow.tiling.predictors.PredictorSpec`.
     """
     method_params = dict(method_params or {})
+    if predictor_factory is None:  # before any model is loaded
+        check_image_size(shape, method, method_params)
     if batch_size is not None:
         batch_size = positive_int("batch_size", batch_size)
     if threads is not None:
         threads = positive_int("threads", threads)
     spec = PredictorSpec(method, method_params, device, threads, batch_size or PREDICTOR_BATCH, predictor_factory)
     predictor = spec.build()
-    window = positive_int("window", window if window is not None else predictor.preferred_window)
+    if window is None:  # the predictor's, and at least what the method needs (a big correlation window)
+        window = predictor.preferred_window
+        if predictor_factory is None:
+            window = max(window, min_image_size(method, method_params)[0])
+    window = positive_int("window", window)
     if batch_size is None:
         batch_size = default_batch_size(window)
     if overlap is None:
@@ -184,5 +209,9 @@ def plan_scene(shape: tuple[int, int], method: str, *, window: int | None = None
         if method != "microflow" and predictor_factory is None:
             overlap = max(overlap, min(correlation_window(method, method_params), window // 2))
     grid = WindowGrid(int(shape[0]), int(shape[1]), window, int(overlap))
-    reg = make_regularization(regularize or default_regularizer(method), reg_params, device, threads)
+    if predictor_factory is None:
+        check_tile_window(method, window, method_params)
+    reg_method = regularize or default_regularizer(method)
+    sigma = sigma_model(method, reg_method, method_params, warn=predictor_factory is None)
+    reg = make_regularization(reg_method, reg_params, device, threads, sigma)
     return ScenePlan(grid, spec, reg, batch_size), predictor

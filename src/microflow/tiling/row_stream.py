@@ -1,8 +1,8 @@
 """Streaming stages over horizontal bands of rows: buffering and block-wise regularization.
 
 Rows arrive top to bottom as ``(row_start, rows (C, n, W))``. :func:`regularized_tiles` regroups
-them into chunks of ``block`` rows, regularizes each chunk in ``block`` x ``block`` tiles with a
-``halo`` of context on every side (tiles in parallel threads, one torch thread each), yields the
+them into chunks of ``block`` rows, regularizes each chunk in ``block`` x ``block`` tiles with
+``reg.context`` px of context on every side (the halo; at least 2 px for sigma) and adds sigma (tiles in parallel threads, one torch thread each), yields the
 tiles (multiples of the product's 256 px tiles, so each product tile is written once), and keeps
 only the rows still needed as context: memory is bounded by ``block + 2 halo + window`` rows,
 whatever the scene height.
@@ -18,7 +18,7 @@ import numpy as np
 from microflow.tiling.plan import Regularization, torch_threads
 
 RowChunk = tuple[int, np.ndarray]          # (first row, rows (C, n, W))
-Tile = tuple[int, int, np.ndarray]         # (row, col, field (3, n, w))
+Tile = tuple[int, int, np.ndarray]         # (row, col, field (4, n, w) [dx, dy, confidence, sigma])
 
 
 class RowBuffer:
@@ -52,20 +52,21 @@ class RowBuffer:
 
 def regularized_columns(data: np.ndarray, rows: tuple[int, int],
                         reg: Regularization) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(col, field (3, n, w))``: rows ``rows`` (relative to ``data`` (3, h, W)) in column tiles
-    of ``reg.block`` px, regularized with ``reg.halo`` px of context, ``reg.workers`` tiles at a time
-    on one torch thread each."""
+    """Yield ``(col, field (4, n, w))``: rows ``rows`` (relative to ``data`` (3, h, W)) in column tiles
+    of ``reg.block`` px, regularized (and given sigma) with ``reg.context`` px of context,
+    ``reg.workers`` tiles at a time on one torch thread each."""
     first, last = rows
     width = data.shape[2]
     starts = range(0, width, reg.block)
-    if not reg.active:
-        yield from ((c0, data[:, first:last, c0:c0 + reg.block]) for c0 in starts)
-        return
 
     def tile(c0: int) -> np.ndarray:
         c1 = min(c0 + reg.block, width)
-        cc0, cc1 = max(0, c0 - reg.halo), min(width, c1 + reg.halo)
+        cc0, cc1 = max(0, c0 - reg.context), min(width, c1 + reg.context)
         return reg.apply(data[:, :, cc0:cc1])[:, first:last, c0 - cc0:c1 - cc0]
+
+    if not reg.active:  # sigma only: cheap numpy, no torch threads
+        yield from ((c0, tile(c0)) for c0 in starts)
+        return
 
     with torch_threads(1), ThreadPoolExecutor(min(reg.workers, len(starts))) as pool:
         yield from zip(starts, pool.map(tile, starts))
@@ -74,7 +75,7 @@ def regularized_columns(data: np.ndarray, rows: tuple[int, int],
 def regularized_tiles(bands: Iterable[RowChunk], height: int, width: int, reg: Regularization,
                       band_rows: int) -> Iterator[Tile]:
     """Regroup finished rows (arriving at most ``band_rows`` at a time) into ``reg.block``-row chunks
-    and yield them as regularized ``(row, col, field (3, n, w))`` tiles of ``reg.block`` px, top to
+    and yield them as regularized ``(row, col, field (4, n, w))`` tiles of ``reg.block`` px, top to
     bottom. A tile may be a view of the buffer: use it before asking for the next one."""
     buffer = RowBuffer(3, reg.block + 2 * reg.context + band_rows, width)
     done = 0

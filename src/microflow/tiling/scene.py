@@ -5,7 +5,7 @@ Pipeline (rows flow top to bottom, nothing scene-sized is ever held)::
     window-row k:  read the band [o_k, o_k + window) x [0, W) of pre and post (one windowed read)
                    -> predict its windows in batches -> add them to a float32 accumulator that
                    covers only this band -> rows [o_k, o_{k+1}) are final: blend, restore NaN
-    rows        -> regroup into chunks of ``block`` rows, regularize in tiles with a halo
+    rows        -> regroup into chunks of ``block`` rows, regularize in tiles with a halo, add sigma
                 -> write each tile into the tiled, compressed product (ProductWriter windows)
 
 Memory: one band of windows (the accumulator and the band read, ~``window`` x W), the rows kept as
@@ -26,9 +26,9 @@ import rasterio
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
-from microflow.io.raster import RasterPair, open_pair
+from microflow.io.raster import RasterPair, open_pair, pair_parameters
 from microflow.products.geotiff import ProductWriter, check_output_path
-from microflow.tiling.blending import Accumulator, mask_invalid, predict_windows
+from microflow.tiling.blending import Accumulator, mask_invalid, nodata_growth, predict_windows
 from microflow.tiling.normalization_stats import scene_statistics
 from microflow.tiling.plan import ScenePlan, plan_scene
 from microflow.tiling.predictors import Stats, WindowPredictor, normalization_of
@@ -44,17 +44,23 @@ def bounded_gdal_cache() -> rasterio.Env:
 
 def blended_bands(pair: RasterPair, plan: ScenePlan, predictor: WindowPredictor,
                   stats: tuple[Stats, Stats], bar: tqdm | None = None) -> Iterator[RowChunk]:
-    """Yield ``(row_start, field (3, n, W))``: the blended, NaN-masked rows each window-row finishes."""
+    """Yield ``(row_start, field (3, n, W))``: the blended, NaN-masked rows each window-row finishes.
+
+    Each band read holds ``grow`` (:func:`~.blending.nodata_growth`) extra rows above and below the
+    windows, so the dilated no-data mask of its rows equals that of the whole scene.
+    """
     grid = plan.grid
     rows = grid.shape[0]
+    grow = nodata_growth(plan.spec)
     acc = Accumulator.zeros(0, 0, rows, grid.width)
     for k, origin in enumerate(grid.row_origins):
         origin = int(origin)
         acc.advance(origin)
-        band = np.stack(pair.read(Window(0, origin, grid.width, rows)))
+        top, bottom = max(origin - grow, 0), min(origin + rows + grow, grid.height)
+        band = np.stack(pair.read(Window(0, top, grid.width, bottom - top)))
         windows = [(origin, int(col)) for col in grid.col_origins]
         done = 0
-        for (row, col), field in predict_windows(band, (origin, 0), windows, grid.shape, predictor, stats,
+        for (row, col), field in predict_windows(band, (top, 0), windows, grid.shape, predictor, stats,
                                                  plan.batch_size):
             acc.add(row, col, field, grid.weights(row, col))
             done += 1
@@ -63,7 +69,7 @@ def blended_bands(pair: RasterPair, plan: ScenePlan, predictor: WindowPredictor,
         if bar is not None:
             bar.update(len(windows) - done)  # windows without data are skipped, count them done
         n = grid.rows_finished_after(k) - origin
-        yield origin, mask_invalid(acc.result()[:, :n], band[:, :n])
+        yield origin, mask_invalid(acc.result()[:, :n], band, grow, (origin - top, 0))
 
 
 def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, band: int = 1,
@@ -71,7 +77,7 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
                    batch_size: int | None = None, regularize: str | None = None, reg_params: dict | None = None,
                    device: str = "auto", threads: int | None = None, overwrite: bool = False,
                    progress: bool = True, method_params: dict | None = None, predictor_factory=None,
-                   **more_method_params) -> dict:
+                   align: str = "exact", nodata: float | None = None, **more_method_params) -> dict:
     """Estimate the displacement of a GeoTIFF pair of any size and write the product GeoTIFF.
 
     window, overlap: tile size and overlap [px] (defaults: see :mod:`microflow.tiling.plan`);
@@ -80,11 +86,14 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
     device, threads: compute settings (torch). The method's own parameters go as extra keywords or,
     for names the tiler also uses (a correlator's ``window``), in the ``method_params`` dict;
     predictor_factory: a custom window predictor (see :class:`~microflow.tiling.predictors.PredictorSpec`).
+    align: "exact" (whole-pixel offsets: the overlap, no resampling), "resample" or "resample:KERNEL"
+    (post reprojected onto pre's grid); nodata: an undeclared no-data value of both images (see
+    :func:`~microflow.io.raster.open_pair`). The product covers the pair's overlap on pre's grid.
     Returns a summary dict (output, method, seconds, valid_fraction, shape, windows, ...).
     """
     start = time.perf_counter()
     out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite)
-    with bounded_gdal_cache(), open_pair(pre_path, post_path, band) as pair:
+    with bounded_gdal_cache(), open_pair(pre_path, post_path, band, align=align, nodata=nodata) as pair:
         plan, predictor = plan_scene(pair.shape, method, window=window, overlap=overlap,
                                      batch_size=batch_size, regularize=regularize, reg_params=reg_params,
                                      device=device, threads=threads, predictor_factory=predictor_factory,
@@ -92,13 +101,15 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
         plan.limit_threads(threads)
         stats = scene_statistics(pair, normalization_of(predictor))
         valid = 0
-        with ProductWriter(out_path, pair.profile, method, units, {"band": band, **plan.parameters()}) as writer, \
+        with ProductWriter(out_path, pair.profile, method, units, {**pair_parameters(pair), **plan.parameters()},
+                           tags={"ALIGNMENT": pair.alignment}) as writer, \
                 tqdm(total=plan.grid.count, unit="window", desc=method, disable=not progress,
                      file=sys.stderr, dynamic_ncols=True) as bar:
             bands = blended_bands(pair, plan, predictor, stats, bar)
             grid = plan.grid
             for row, col, field in regularized_tiles(bands, grid.height, grid.width, plan.regularization,
                                                      grid.shape[0]):
-                writer.write(field[0], field[1], field[2], Window(col, row, field.shape[2], field.shape[1]))
+                writer.write(field[0], field[1], field[2], Window(col, row, field.shape[2], field.shape[1]),
+                             sigma=field[3])
                 valid += int(np.count_nonzero(np.isfinite(field[0]) & np.isfinite(field[1])))
     return plan.summary(out_path, time.perf_counter() - start, valid, backend="single-process")

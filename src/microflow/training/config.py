@@ -41,6 +41,8 @@ class DataConfig:
     train_length: int = 60000          # samples per epoch
     categories: list = field(default_factory=lambda: [0, 1, 2])
     texture: str = "landsat"
+    cross_band: float = 0.0            # probability of pre and post from two spectral bands (synth.real_change)
+    real_patches: float = 0.0          # probability of real texture pasted into post
     normalization: str = "robust"      # robust | minmax
     flip_probability: float = 0.5
     val_per_category: int = 32
@@ -60,6 +62,7 @@ class OptimConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0             # max gradient norm (0 = off)
     loss_gamma: float = 0.8            # iteration weights gamma^(K-k)
+    near_fault_weight: float = 0.0     # extra L1 weight of pixels within 5 px of a trace (1 + w there)
 
 
 @dataclass
@@ -187,6 +190,9 @@ def validate(config: TrainConfig) -> None:
         (len(d.categories) > 0 and set(d.categories) <= {0, 1, 2}, "data.categories must be among 0, 1, 2"),
         (d.val_per_category >= 1 and d.num_workers >= 0, "data.val_per_category >= 1, num_workers >= 0"),
         (0.0 <= d.flip_probability <= 1.0, "data.flip_probability must be in [0, 1]"),
+        (0.0 <= d.cross_band <= 1.0 and 0.0 <= d.real_patches <= 1.0,
+         "data.cross_band and data.real_patches must be probabilities in [0, 1]"),
+        (o.near_fault_weight >= 0, "optim.near_fault_weight must be >= 0"),
         (o.lr > 0 and o.schedule in SCHEDULES, f"optim.lr must be > 0 and optim.schedule in {SCHEDULES}"),
         (o.lr_step >= 1 and 0 < o.lr_decay <= 1 and 0 <= o.min_lr_ratio <= 1,
          "optim.lr_step >= 1, 0 < optim.lr_decay <= 1, 0 <= optim.min_lr_ratio <= 1 required"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from microflow.model.normalization import normalize_pair
 from microflow.training.augment import augment, center_crop
@@ -21,8 +22,18 @@ def as_numpy(item: dict) -> dict:
     return {k: v.numpy() if torch.is_tensor(v) else v for k, v in item.items()}
 
 
+NEAR_FAULT_PX = 5.0  # "near the fault": within this distance of the trace (the near-fault metric's band)
+
+
+def near_fault(mask: np.ndarray | None, shape: tuple[int, int], radius: float = NEAR_FAULT_PX) -> np.ndarray:
+    """(H, W) bool: pixels within ``radius`` px (Euclidean) of a trace pixel of ``mask``."""
+    if mask is None or not np.any(mask):
+        return np.zeros(shape, bool)
+    return ndimage.distance_transform_edt(~np.asarray(mask, bool)) <= radius
+
+
 def to_tensors(sample: dict, normalization: str) -> dict:
-    """Normalized (1, H, W) pre/post, (2, H, W) flow, (H, W) valid mask and category as tensors.
+    """Normalized (1, H, W) pre/post, (2, H, W) flow, (H, W) valid and near-fault masks, category.
 
     Each image gets its own stats; no-data (NaN) pixels become 0 (the centre) and are invalid.
     """
@@ -33,6 +44,7 @@ def to_tensors(sample: dict, normalization: str) -> dict:
             "post": torch.from_numpy(np.nan_to_num(post, nan=0.0))[None],
             "flow": torch.from_numpy(np.nan_to_num(flow, nan=0.0)),
             "valid": torch.from_numpy(valid),
+            "near": torch.from_numpy(near_fault(sample.get("fault_mask"), valid.shape)),
             "category": int(sample.get("category", -1))}
 
 
@@ -78,10 +90,12 @@ def stack_batch(items: list[dict]) -> dict:
 def build_raw_dataset(data: DataConfig, split: str, categories, length: int, seed: int):
     """SyntheticPairs or FaultDeformFolder for ``split`` (imported lazily)."""
     from microflow.synth import dataset
+    from microflow.synth.real_change import RealChange
 
     if data.source == "synthetic":
+        change = RealChange(data.cross_band, data.real_patches) if data.cross_band or data.real_patches else None
         return dataset.SyntheticPairs(split=split, size=data.size, length=length, seed=seed,
-                                      categories=tuple(categories), texture=data.texture)
+                                      categories=tuple(categories), texture=data.texture, real_change=change)
     return dataset.FaultDeformFolder(data.root, split, tuple(categories), crop=None,
                                      ns_positive_down=data.ns_positive_down)
 

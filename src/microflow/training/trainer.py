@@ -29,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from microflow.errors import MicroflowError, ParameterError
-from microflow.model.loss import end_point_error, sequence_loss
+from microflow.model.loss import end_point_error, pixel_weights, sequence_loss
 from microflow.model.microflow_net import MicroFlowNet, build_microflow
 from microflow.model.weights import read_weights, resolve_device, resolve_model, save_weights
 from microflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -135,9 +135,10 @@ class Trainer:
         """Forward, sequence loss, backward, clip, Adam and scheduler step; returns (loss, EPE_K)."""
         self.net.train()
         pre, post, flow, valid = (batch[k].to(self.device, non_blocking=True) for k in ("pre", "post", "flow", "valid"))
+        weights = pixel_weights(valid, batch.get("near"), self.config.optim.near_fault_weight)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
             flows = self.net(pre, post)
-        loss = sequence_loss(flows, flow, self.config.optim.loss_gamma, valid)
+        loss = sequence_loss(flows, flow, self.config.optim.loss_gamma, weights)
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             return math.nan, math.nan

@@ -1,0 +1,89 @@
+"""Large-displacement semi-synthetic pairs (peaks of several to tens of pixels): glaciers and ruptures.
+
+Two kinds, on the same real texture and temporal perturbations as the sub-pixel benchmark:
+
+* ``rupture``: a random Okada rupture (:func:`~microflow.synth.generator.generate_sample`) scaled
+  to a peak of ``peak_px``; surface-breaking faults leave a strip about the slip wide that one image
+  sees and the other does not (occlusion / disocclusion);
+* ``glacier``: a smooth, continuous ice stream: a straight band of half-width ``W`` across the image,
+  flowing along its axis with the profile of a valley glacier, modulated along the flow::
+
+      v(s, t) = peak * (1 - (s / W)^2)^2 * (1 + a sin(2 pi t / lambda + phi)) / (1 + a)   for |s| < W
+
+  with ``s`` the distance to the centre line and ``t`` the along-flow coordinate (px), ``a`` in
+  [0, 0.3], ``lambda`` in [1, 3] image sizes. ``W`` >= 4 ``peak`` keeps the shear below 0.39 px/px
+  (the forward model's inverse field needs |grad d| < 1). The field is d = v (cos theta, sin theta).
+
+Sample ``i`` of a set is a deterministic function of ``(seed, i)``: kinds alternate, the peak is
+uniform in ``peaks``. Only the ``test`` texture area is used by the benchmark.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from microflow.errors import ParameterError
+from microflow.synth.faultdeform import Sample
+from microflow.synth.forward import warp_by_field
+from microflow.synth.generator import generate_sample
+from microflow.synth.perturbations import PerturbationRanges, perturb_pair
+from microflow.synth.textures import TextureBank
+
+KINDS = ("glacier", "rupture")
+MIN_HALF_WIDTH_PER_PX = 4.0     # W >= 4 peak: shear <= 0.39 px/px
+
+
+def glacier_flow(rng: np.random.Generator, size: int, peak: float):
+    """A random ice-stream field function ``(rows, cols) -> (dx, dy)`` in a frame of ``size`` px."""
+    theta = float(rng.uniform(0, 2 * np.pi))
+    half = float(rng.uniform(max(MIN_HALF_WIDTH_PER_PX * peak, 0.12 * size), max(0.4 * size, 4.2 * peak)))
+    centre = rng.uniform(0.3, 0.7, size=2) * size
+    amp, wavelength, phase = float(rng.uniform(0, 0.3)), float(rng.uniform(1, 3)) * size, float(rng.uniform(0, 6.3))
+    direction = np.array([np.cos(theta), np.sin(theta)], np.float32)   # (x, y)
+
+    def field(rows, cols):
+        x, y = cols - centre[1], rows - centre[0]
+        along = x * direction[0] + y * direction[1]
+        across = -x * direction[1] + y * direction[0]
+        profile = np.clip(1 - (across / half) ** 2, 0, None) ** 2
+        speed = peak * profile * (1 + amp * np.sin(2 * np.pi * along / wavelength + phase)) / (1 + amp)
+        return (speed * direction[0]).astype(np.float32), (speed * direction[1]).astype(np.float32)
+
+    params = {"theta_deg": float(np.degrees(theta)), "half_width_px": half, "centre": centre.tolist(),
+              "modulation": amp, "wavelength_px": wavelength}
+    return field, params
+
+
+def generate_glacier(rng: np.random.Generator, size: int, peak: float, textures: TextureBank,
+                     perturbation_ranges: PerturbationRanges = PerturbationRanges(), sample_id: int = -1) -> Sample:
+    """A glacier pair: texture, ice-stream field with peak |d| = ``peak`` px over the output,
+    forward warp, temporal perturbations."""
+    margin = int(np.ceil(peak)) + 4
+    texture = textures.sample(rng, size + 2 * margin, size + 2 * margin)
+    shape_field, params = glacier_flow(rng, size + 2 * margin, peak)
+    rows, cols = np.meshgrid(np.arange(margin, margin + size, dtype=np.float32),
+                             np.arange(margin, margin + size, dtype=np.float32), indexing="ij")
+    gain = np.float32(peak / max(float(np.hypot(*shape_field(rows, cols)).max()), 1e-6))
+
+    def field(r, c):
+        dx, dy = shape_field(r, c)
+        return dx * gain, dy * gain
+
+    pre, post = warp_by_field(texture, field, margin)
+    flow = np.stack(field(rows, cols)).astype(np.float32)
+    pre, post, perturbations = perturb_pair(rng, pre, post, perturbation_ranges)
+    info = {"kind": "glacier", "peak_px": peak, "glacier": params, "perturbations": perturbations}
+    return Sample(pre, post, flow, 2, np.zeros(pre.shape, bool), info, sample_id)
+
+
+def large_sample(seed: int, index: int, size: int, peaks: tuple[float, float], textures: TextureBank) -> Sample:
+    """Sample ``index`` of the large-displacement set of ``seed``: kinds alternate, peak uniform in ``peaks``."""
+    if not 0 < peaks[0] <= peaks[1]:
+        raise ParameterError(f"peaks must be an increasing positive range, got {peaks}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 77, int(index)]))
+    peak = float(rng.uniform(*peaks))
+    if KINDS[index % len(KINDS)] == "glacier":
+        return generate_glacier(rng, size, peak, textures, sample_id=index)
+    sample = generate_sample(rng, size, 2, textures, sample_id=index, peak_px=peak)
+    sample.params["kind"] = "rupture"
+    return sample

@@ -1,0 +1,86 @@
+"""Coarse-to-fine MicroFlow (large displacements): pyramid rules, the starting field, the range."""
+
+import numpy as np
+import pytest
+import torch
+
+from microflow.errors import ParameterError
+from microflow.methods import coarse_to_fine as C
+from microflow.model.microflow_net import build_microflow
+from microflow.synth.forward import constant_field, warp_by_field
+from microflow.synth.textures import TextureBank
+
+
+def test_pyramid_levels_reach_the_range_and_keep_the_coarsest_level_usable():
+    assert C.pyramid_levels(4.0, (512, 512)) == 0
+    assert C.pyramid_levels(4.1, (512, 512)) == 1
+    assert C.pyramid_levels(32.0, (512, 512)) == 3          # 32 / 2^3 = 4 px
+    assert C.pyramid_levels(32.0, (96, 512)) == 1           # 96 / 2 = 48 >= 32, 96 / 4 = 24 < 32
+    with pytest.raises(ParameterError):
+        C.pyramid_levels(0.0, (512, 512))
+
+
+def test_upsample_field_doubles_values_and_size():
+    field = torch.ones(1, 2, 8, 10) * torch.tensor([1.5, -0.5]).view(1, 2, 1, 1)
+    up = C.upsample_field(field, (16, 20))
+    assert up.shape == (1, 2, 16, 20)
+    torch.testing.assert_close(up[0, :, 5, 5], torch.tensor([3.0, -1.0]))
+
+
+def test_gate_is_zero_in_the_native_range_and_identity_beyond():
+    field = torch.zeros(1, 2, 1, 3)
+    field[0, 0] = torch.tensor([C.GATE_LOW_PX * 0.5, (C.GATE_LOW_PX + C.GATE_HIGH_PX) / 2, C.GATE_HIGH_PX * 2])
+    gated = C.gate(field)[0, 0, 0]
+    assert gated[0] == 0 and gated[2] == field[0, 0, 0, 2]
+    assert 0 < gated[1] < field[0, 0, 0, 1]
+
+
+def test_gaussian_smooth_keeps_constants_and_removes_noise():
+    torch.manual_seed(0)
+    constant = torch.full((1, 2, 20, 30), 3.0)
+    torch.testing.assert_close(C.gaussian_smooth(constant), constant)
+    noise = torch.randn(1, 2, 64, 64)
+    assert C.gaussian_smooth(noise).std() < 0.3 * noise.std()
+
+
+def test_network_with_a_zero_start_equals_the_plain_network():
+    torch.manual_seed(2)
+    net = build_microflow(width=4, iterations=2).eval()
+    pre, post = torch.randn(1, 1, 32, 48), torch.randn(1, 1, 32, 48)
+    with torch.no_grad():
+        plain = net(pre, post)
+        started = net(pre, post, init=torch.zeros(1, 2, 32, 48))
+    for a, b in zip(plain, started):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ParameterError):
+        net(pre, post, init=torch.zeros(1, 2, 16, 16))
+
+
+def _shifted(shift: tuple[float, float], size: int = 256):
+    margin = int(max(abs(s) for s in shift)) + 8
+    texture = TextureBank("test", "skimage", augment=False).sample(np.random.default_rng(3), size + 2 * margin,
+                                                                   size + 2 * margin)
+    return warp_by_field(texture, constant_field(*shift), margin)
+
+
+def test_sub_pixel_pairs_run_without_a_pyramid():
+    from microflow.methods.microflow import MicroFlowEstimator
+
+    est = MicroFlowEstimator("compact", threads=1)
+    pre, post = _shifted((0.4, -0.3))
+    a, b = (torch.from_numpy(est._normalized(img[None], None)[:, None]) for img in (pre, post))
+    assert C.initial_field(est.net, a, b, 32.0) is None
+
+
+def test_default_microflow_measures_a_large_shift_that_the_native_range_misses():
+    from microflow.methods.microflow import estimate
+
+    shift = (12.3, -7.6)
+    pre, post = _shifted(shift)
+    inner = (slice(32, -32), slice(32, -32))
+    errors = {}
+    for max_displacement in (4.0, 32.0):
+        field = estimate(pre, post, max_displacement=max_displacement, threads=1)
+        errors[max_displacement] = float(np.hypot(field.dx - shift[0], field.dy - shift[1])[inner].mean())
+    assert errors[32.0] < 0.25
+    assert errors[4.0] > 3.0
