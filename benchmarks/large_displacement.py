@@ -84,11 +84,14 @@ def main() -> int:
     parser.add_argument("--max-displacement", type=float, default=32.0)
     parser.add_argument("--methods", nargs="+", default=["microflow", "freqcorr", "phasecorr96"])
     parser.add_argument("--report", default="docs/LARGE_DISPLACEMENT.md")
+    parser.add_argument("--figure", default="docs/figures/large_displacement.png",
+                        help="example maps of the first glacier and rupture pairs ('' to skip)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     bank = TextureBank("test", "landsat")
     scores = defaultdict(lambda: defaultdict(list))
     seconds = defaultdict(float)
+    examples = []
     for index in tqdm(range(args.count), unit="pair"):
         sample = large_sample(args.seed, index, args.size, PEAKS, bank)
         regions = M.evaluation_regions(sample.flow.shape[1:], sample.fault_mask, args.border, NEAR_PX)
@@ -97,6 +100,8 @@ def main() -> int:
             start = time.perf_counter()
             pred, confidence = run_method(name, sample, args.max_displacement)
             seconds[name] += time.perf_counter() - start
+            if index < 2:
+                examples.append((sample, name, pred))
             row = scores[(name, sample.params["kind"])]
             for key in ("all", "near", "far"):
                 row[key].append(M.epe(pred, sample.flow, regions[key]))
@@ -104,7 +109,39 @@ def main() -> int:
             if confidence is not None:
                 row["conf_far"].append(float(np.nanmean(confidence[regions["far"]])))
                 row["conf_strip"].append(float(np.nanmean(confidence[strip])) if strip.any() else np.nan)
+    if args.figure:
+        plot_examples(examples, args.border, args.figure)
     return report(args, scores, seconds)
+
+
+def plot_examples(examples, border: int, path: str) -> None:
+    """Rows: the example pairs; columns: truth |d| and each method's |d| (px), interior only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = list(dict.fromkeys(id(s) for s, _, _ in examples))
+    names = list(dict.fromkeys(n for _, n, _ in examples))
+    fig, axes = plt.subplots(len(samples), len(names) + 1, figsize=(3.2 * (len(names) + 1), 3.2 * len(samples)),
+                             squeeze=False)
+    inner = (slice(border, -border), slice(border, -border))
+    for row, key in enumerate(samples):
+        entries = [(s, n, p) for s, n, p in examples if id(s) == key]
+        sample = entries[0][0]
+        truth = np.hypot(*sample.flow)[inner]
+        vmax = float(truth.max())
+        panels = [("truth", truth)] + [(n, np.hypot(*p)[inner]) for _, n, p in entries]
+        for col, (title, image) in enumerate(panels):
+            ax = axes[row, col]
+            im = ax.imshow(image, vmin=0, vmax=vmax, cmap="viridis")
+            epe = "" if title == "truth" else f", EPE {np.nanmean(np.hypot(*(entries[col - 1][2] - sample.flow))[inner]):.2f}"
+            ax.set_title(f"{sample.params['kind']}: {title}{epe}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.colorbar(im, ax=axes[row].tolist(), shrink=0.8, label="|d| [px]")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def _mean(scores, name, kinds, key) -> float:

@@ -17,6 +17,7 @@ Acceptance (issue 5): EPE(border) / EPE(interior) <= 1.1.
 
     python benchmarks/scene_seams.py --method microflow --model compact --size 1024
     python benchmarks/scene_seams.py --method freqcorr --texture skimage
+    python benchmarks/scene_seams.py --size 1536 --peak 20 --fault 48 --regularize ltv   # coarse to fine
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1024, help="scene side [px] (default 1024)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--category", type=int, default=1, choices=(0, 1, 2))
+    parser.add_argument("--peak", type=float, help="peak |d| [px] instead of the category's (large displacements)")
+    parser.add_argument("--max-displacement", type=float, help="MicroFlow / correlator range [px] (default: the method's)")
     parser.add_argument("--texture", default="landsat", choices=("landsat", "skimage"))
     parser.add_argument("--window", type=int, help="tile window [px] (default: the method's)")
     parser.add_argument("--overlap", type=int, help="tile overlap [px] (default: the tiler's)")
@@ -92,10 +95,12 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="microflow-seams-"))
     rng = np.random.default_rng(np.random.SeedSequence([args.seed, 1_000_003]))
-    scene = make_scene(rng, args.size, args.category, "test", args.texture)
+    scene = make_scene(rng, args.size, args.category, "test", args.texture, peak_px=args.peak)
     paths = write_scene(folder / "scene", scene, overwrite=True)
     truth, _, _ = read_product(paths["truth"], as_field=True)
     params = {"model": args.model} if args.model else {}
+    if args.max_displacement is not None:
+        params["max_displacement"] = args.max_displacement
     results = []
     for reg in args.regularize:
         out = folder / f"{args.method}_{reg}.tif"

@@ -7,7 +7,8 @@
 Pairs: ``per-category`` Okada pairs of each category (``generate_sample(sample_rng(seed,
 "validation", i), ...)``, the test split's recipe on the validation area) and ``null`` zero-motion
 real-change pairs (cross-band sources, real-texture patches: ``RealChange(p_cross_band=1.0,
-p_real_patches=0.3)``, ``displacement=False``) so the tables see real radiometric change. Each
+p_real_patches=0.3)``, ``displacement=False``) so the tables see real radiometric change; their
+error is ||d - median(d)||, the bands of one date being co-registered only to a constant. Each
 finite interior pixel (16 px border excluded) gives (confidence, |grad d|, EPE); see
 :mod:`microflow.uncertainty.table` for the fit. Writes ``src/microflow/weights/sigma_calibration.json``
 and its note ``sigma_calibration.md``. The test split is never read.
@@ -46,29 +47,45 @@ def validation_pairs(per_category: int, null: int, size: int, seed: int):
 
 
 def collect(args, keys: list[str]) -> tuple[dict, dict]:
-    """{key: {label: [pixel tables]}} and {key: seconds}; read from / saved to ``args.cache`` (.npz)."""
-    cache = Path(args.cache) / f"fit_sigma_{args.seed}_{args.per_category}_{args.null}_{args.size}_{args.model}.npz" \
-        if args.cache else None
+    """{key: {label: [pixel tables]}} and {key: seconds} of the Okada pairs and of the null pairs;
+    each part read from / saved to its own ``args.cache`` file (.npz)."""
+    pixels: dict[str, dict[str, list]] = {k: {} for k in keys}
+    seconds = dict.fromkeys(keys, 0.0)
+    pairs = list(validation_pairs(args.per_category, args.null, args.size, args.seed))
+    for part, chosen in (("okada", [p for p in pairs if p[0] != "null"]), ("null_centred", [p for p in pairs if p[0] == "null"])):
+        name = f"fit_sigma_{args.seed}_{args.per_category if part == 'okada' else args.null}_{args.size}_{args.model}_{part}.npz"
+        part_pixels, part_seconds = _collect_part(chosen, keys, args.model, Path(args.cache) / name if args.cache else None)
+        for key in keys:
+            for label, tables in part_pixels[key].items():
+                pixels[key].setdefault(label, []).extend(tables)
+            seconds[key] += part_seconds[key]
+    return pixels, seconds
+
+
+def _collect_part(pairs: list, keys: list[str], model: str, cache: Path | None) -> tuple[dict, dict]:
+    """Pixel tables of ``pairs`` [(label, sample)]; a null pair's error is ||d - median(d)|| (a
+    cross-band pair may carry the bands' constant misregistration, not the method's error)."""
     if cache is not None and cache.is_file():
         data = np.load(cache, allow_pickle=False)
         if all(f"{k}|seconds" in data for k in keys):
             pixels = {k: {} for k in keys}
             for name in data.files:
-                key, label, column = name.split("|") if name.count("|") == 2 else (None, None, None)
-                if key in pixels:
-                    pixels[key].setdefault(label, [{}])[0][column] = data[name]
+                if name.count("|") == 2:
+                    key, label, column = name.split("|")
+                    if key in pixels:
+                        pixels[key].setdefault(label, [{}])[0][column] = data[name]
             return pixels, {k: float(data[f"{k}|seconds"]) for k in keys}
     pixels: dict[str, dict[str, list]] = {k: {} for k in keys}
     seconds = dict.fromkeys(keys, 0.0)
-    for n, (label, sample) in enumerate(validation_pairs(args.per_category, args.null, args.size, args.seed)):
+    for n, (label, sample) in enumerate(pairs):
         for key in keys:
             method, _ = split_key(key)
-            params = {"model": args.model} if method == "microflow" else {}
+            params = {"model": model} if method == "microflow" else {}
             start = time.perf_counter()
             dx, dy, conf = final_field(sample.pre, sample.post, key, params)
             seconds[key] += time.perf_counter() - start
-            pixels[key].setdefault(label, []).append(pixel_table(dx, dy, conf, sample.flow))
-        print(f"\rpair {n + 1}", end="", file=sys.stderr, flush=True)
+            pixels[key].setdefault(label, []).append(pixel_table(dx, dy, conf, sample.flow, centre=label == "null"))
+        print(f"\rpair {n + 1}/{len(pairs)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -65,16 +65,17 @@ def fill_nodata(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def make_scene(rng: np.random.Generator, size: int, category: int = 1, split: str = "test",
-               source: str = "landsat") -> Scene:
-    """A ``size`` x ``size`` scene; see the module docstring."""
-    m = MARGIN_PX
+               source: str = "landsat", peak_px: float | None = None) -> Scene:
+    """A ``size`` x ``size`` scene; see the module docstring. ``peak_px`` sets the peak |d| instead of
+    the category's random draw (large-displacement scenes; the texture margin grows with it)."""
+    m = MARGIN_PX if peak_px is None else max(MARGIN_PX, int(np.ceil(peak_px)) + 4)
     padded = (size + 2 * m, size + 2 * m)
     window = geo_window(rng, split, source, *padded)
     g = SCENE_PIXEL_M
     ranges = replace(SCENE_RUPTURE, pixel_size_m=(g, g),
                      width_rel=(SCENE_WIDTH_M[0] / (size * g), SCENE_WIDTH_M[1] / (size * g)))
     rupture = random_rupture(rng, padded, ranges)
-    peak = random_peak(rng, category)
+    peak = random_peak(rng, category) if peak_px is None else float(peak_px)
     field = sample_rupture(rupture.segments, rupture.pixel_size, padded, rupture.poisson)
     field = field.scaled(peak / float(np.hypot(*field.total[:, m:m + size, m:m + size]).max()))
     near = field.near_traces_grid((m, m), (size, size), peak + NEAR_TRACE_EXTRA_PX)

@@ -78,10 +78,12 @@ def monotone(values: np.ndarray, envelope: str = "upper") -> np.ndarray:
     monotone envelope, or the mean of the upper and lower ones (``envelope="mean"``)."""
     v = np.asarray(values, float)
     upper = np.maximum.accumulate(np.maximum.accumulate(v, axis=1)[::-1], axis=0)[::-1]
+    if envelope == "none":
+        return v
     if envelope == "upper":
         return upper
     if envelope != "mean":
-        raise ParameterError(f"envelope must be 'upper' or 'mean', got {envelope!r}")
+        raise ParameterError(f"envelope must be 'upper', 'mean' or 'none', got {envelope!r}")
     lower = np.minimum.accumulate(np.minimum.accumulate(v[:, ::-1], axis=1)[:, ::-1], axis=0)
     return (upper + lower) / 2
 
