@@ -18,8 +18,8 @@ def positive(text: str) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("estimate", help="estimate the displacement field of a pre/post pair",
-                       description="Estimate the displacement of POST relative to PRE and write a 3-band "
-                                   "GeoTIFF (EW +east, NS +north, confidence) on the pre grid. Scenes of any "
+                       description="Estimate the displacement of POST relative to PRE and write a 4-band "
+                                   "GeoTIFF (EW +east, NS +north, confidence, sigma) on the pre grid. Scenes of any "
                                    "size are processed in overlapping windows with bounded memory.")
     p.add_argument("pre", help="pre-event image (GeoTIFF)")
     p.add_argument("post", help="post-event image (on pre's grid, a whole number of pixels apart, or see --align)")

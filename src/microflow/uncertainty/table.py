@@ -3,7 +3,8 @@
 Fitting (:func:`fit_table`) from validation pixels with features ``(c, g)`` (confidence [0, 1],
 field gradient [px/px]) and end-point errors ``e`` [px]:
 
-1. bin edges: quantiles of c and of g (equal-count bins), so every bin starts well populated;
+1. bin edges: quantiles of c and of g (equal-count bins), so every bin starts well populated, plus
+   the g quantiles ``grad_tail`` (e.g. 0.95, 0.99: the few pixels at fault traces);
 2. ``T[i, j] = q_0.68(e | c in bin i, g in bin j)`` where the bin holds >= ``min_count`` pixels;
 3. empty / thin bins take the value of the nearest filled bin along g, then along c;
 4. monotone: non-decreasing in g and non-increasing in c. ``envelope="upper"``: the smallest
@@ -90,7 +91,8 @@ def monotone(values: np.ndarray, envelope: str = "upper") -> np.ndarray:
 
 def fit_table(confidence: np.ndarray, gradient: np.ndarray, error: np.ndarray, *, conf_bins: int = 8,
               grad_bins: int = 10, min_count: int = 200, floor: float = 0.005,
-              coverage: float = COVERAGE, envelope: str = "mean", rescale: bool = True) -> SigmaTable:
+              coverage: float = COVERAGE, envelope: str = "mean", rescale: bool = True,
+              grad_tail: tuple[float, ...] = ()) -> SigmaTable:
     """Fit a :class:`SigmaTable` (module doc) from per-pixel confidence, gradient [px/px] and EPE [px]."""
     c = np.nan_to_num(np.asarray(confidence, float).ravel(), nan=-1.0)
     g = np.asarray(gradient, float).ravel()
@@ -99,8 +101,9 @@ def fit_table(confidence: np.ndarray, gradient: np.ndarray, error: np.ndarray, *
     c, g, e = c[ok], g[ok], e[ok]
     if e.size < min_count:
         raise ParameterError(f"sigma fit needs at least {min_count} finite pixels, got {e.size}")
-    qs = lambda x, n: tuple(np.unique(np.quantile(x, np.linspace(0, 1, n + 1)[1:-1])).tolist())
-    conf_edges, grad_edges = qs(c, conf_bins), qs(g, grad_bins)
+    qs = lambda x, q: tuple(np.unique(np.quantile(x, q)).tolist())
+    conf_edges = qs(c, np.linspace(0, 1, conf_bins + 1)[1:-1])
+    grad_edges = qs(g, np.union1d(np.linspace(0, 1, grad_bins + 1)[1:-1], grad_tail))
     i = np.searchsorted(conf_edges, c, side="right")
     j = np.searchsorted(grad_edges, g, side="right")
     table = np.full((len(conf_edges) + 1, len(grad_edges) + 1), np.nan)
@@ -119,7 +122,7 @@ def fit_table(confidence: np.ndarray, gradient: np.ndarray, error: np.ndarray, *
     scale = float(np.quantile(e / table[i, j], coverage)) if rescale else 1.0
     table = np.maximum(scale * table, floor)
     meta = {"pixels": int(e.size), "counts": counts.tolist(), "coverage": coverage, "floor": floor,
-            "min_count": min_count, "envelope": envelope, "scale": scale}
+            "min_count": min_count, "envelope": envelope, "scale": scale, "grad_tail": list(grad_tail)}
     return SigmaTable(conf_edges, grad_edges, tuple(tuple(r) for r in table.tolist()), meta)
 
 
