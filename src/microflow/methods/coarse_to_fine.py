@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from microflow.errors import ParameterError
+from microflow.model.normalization import IQR_TO_SIGMA, MIN_SCALE
 
 NATIVE_RANGE_PX = 4.0     # the training range of the shipped models (peak |d|, category "large")
 STOP_PX = 4.5             # a window whose coarsest field stays below this (99th percentile) runs plainly
@@ -54,10 +55,11 @@ def pyramid_levels(max_displacement: float, shape: tuple[int, int]) -> int:
 
 
 def renormalize(images: torch.Tensor) -> torch.Tensor:
-    """(B, 1, h, w) images, each mapped to median 0 and IQR / 1.349 = 1 (the robust normalization)."""
+    """(B, 1, h, w) images, each mapped to median 0 and IQR / 1.349 = 1: the robust normalization of
+    :mod:`microflow.model.normalization`, on tensors."""
     flat = images.flatten(1)
     q = torch.quantile(flat, torch.tensor([0.25, 0.5, 0.75], device=images.device, dtype=images.dtype), dim=1)
-    scale = ((q[2] - q[0]) / 1.349).clamp_min(1e-6)
+    scale = ((q[2] - q[0]) / IQR_TO_SIGMA).clamp_min(MIN_SCALE)
     return (images - q[1].view(-1, 1, 1, 1)) / scale.view(-1, 1, 1, 1)
 
 
