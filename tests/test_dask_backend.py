@@ -110,7 +110,7 @@ def test_dask_equals_single_process_with_log_tv(client, scene, reference, one_to
 def test_dask_runs_the_microflow_model_like_one_process(client, scene, tmp_path, one_torch_thread, monkeypatch):
     import microflow.methods.microflow
 
-    monkeypatch.setattr(microflow.methods.microflow, "MIN_TILING_WINDOW", 0)  # several windows per block
+    monkeypatch.setattr(microflow.methods.microflow, "TILING_WINDOW", 0)  # several windows per block
     model = save_tiny_model(tmp_path / "tiny.safetensors")
     folder, (pre, post) = scene
     common = dict(model=model, regularize="none", progress=False, batch_size=4)

@@ -120,13 +120,13 @@ def test_missing_shipped_model_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_estimator_and_method_shapes_and_confidence(tmp_path):
     from microflow.methods import get_method
-    from microflow.methods.microflow import MIN_TILING_WINDOW, MicroFlowEstimator
+    from microflow.methods.microflow import TILING_WINDOW, MicroFlowEstimator
     from microflow.model.weights import save_weights
 
     torch.manual_seed(0)
     path = save_weights(tmp_path / "m.safetensors", build_microflow(4, 2), window=48)
     estimator = MicroFlowEstimator(path, device="cpu", threads=2, batch_size=2)
-    assert estimator.loaded.window == 48 and estimator.preferred_window == MIN_TILING_WINDOW
+    assert estimator.loaded.window == 48 and estimator.preferred_window == TILING_WINDOW
     rng = np.random.default_rng(0)
     pre = rng.normal(100, 10, (3, 40, 56)).astype(np.float32)
     post = pre * 2.0 + 7.0
@@ -152,7 +152,7 @@ def test_large_arrays_are_estimated_in_blended_windows(tmp_path, monkeypatch):
 
     torch.manual_seed(0)
     path = save_weights(tmp_path / "m.safetensors", build_microflow(4, 2), window=64)
-    monkeypatch.setattr(mf, "MIN_TILING_WINDOW", 0)  # windows of the tiny model's 64 px
+    monkeypatch.setattr(mf, "TILING_WINDOW", 0)  # windows of the tiny model's 64 px
     monkeypatch.setattr(mf, "MAX_SINGLE_WINDOW_PIXELS", 96 * 96)
     pre = gaussian_filter(np.random.default_rng(1).normal(size=(140, 170)), 1.5).astype(np.float32)
     post = pre * 1.5 + 3.0

@@ -19,10 +19,10 @@ from microflow.errors import ParameterError
 from microflow.io.raster import read_pair
 from microflow.products.geotiff import read_product
 from microflow.tiling.blending import Accumulator
-from microflow.tiling.plan import Regularization, torch_threads
+from microflow.tiling.plan import Regularization, plan_scene, torch_threads
 from microflow.tiling.row_stream import regularized_tiles
 from microflow.tiling.scene import estimate_scene
-from microflow.tiling.windows import WEIGHT_FLOOR, WindowGrid, axis_origins, taper
+from microflow.tiling.windows import WEIGHT_FLOOR, WindowGrid, axis_origins, fitted_window, taper
 
 POSITION_BASE = 1000.0
 TRANSFORM = Affine(10.0, 0.0, 300_000.0, 0.0, -10.0, 5_000_000.0)
@@ -256,7 +256,7 @@ def test_microflow_scene_is_the_estimator_on_windows_with_global_stats(tmp_path,
 def test_microflow_default_window_and_log_tv(tmp_path, make_pair, one_torch_thread, monkeypatch):
     import microflow.methods.microflow
 
-    monkeypatch.setattr(microflow.methods.microflow, "MIN_TILING_WINDOW", 0)  # the tiny model's 64 px
+    monkeypatch.setattr(microflow.methods.microflow, "TILING_WINDOW", 0)  # the tiny model's 64 px
     model = save_tiny_model(tmp_path / "tiny.safetensors")
     pre, post = make_pair(dx=0.4, dy=0.1, size=128)
     summary = estimate_scene(pre, post, tmp_path / "mf.tif", "microflow", progress=False, threads=1,
@@ -302,3 +302,33 @@ def test_default_batch_is_about_a_megapixel_of_windows():
     from microflow.tiling.plan import default_batch_size
 
     assert [default_batch_size(w) for w in (256, 512, 768, 2048)] == [16, 4, 1, 1]
+
+
+@pytest.mark.parametrize("length, expected", [(8192, 1536), (4096, 1504), (2048, 1120), (1600, 896), (1000, 1536)])
+def test_fitted_window_needs_no_more_windows_and_wastes_less(length, expected):
+    window = fitted_window((length, length), 1536, 192)
+    assert window == expected and window % 16 == 0
+    if length > 1536:
+        fitted, largest = (WindowGrid(length, length, w, 192) for w in (window, 1536))
+        assert len(fitted.row_origins) == len(largest.row_origins)
+        assert len(WindowGrid(length, length, window - 16, 192).row_origins) > len(fitted.row_origins)
+
+
+def test_default_microflow_plan_fits_large_windows_with_a_fixed_overlap():
+    plan, _ = plan_scene((2048, 3000), "microflow", threads=1)
+    assert (plan.grid.window, plan.grid.overlap) == (1136, 192)  # the wider axis decides: 3 windows of 1136
+    assert plan.grid.count == 2 * 3 and plan.batch_size == 1
+    plan, _ = plan_scene((2048, 2048), "microflow", window=768, threads=1)  # a given window is kept
+    assert (plan.grid.window, plan.grid.overlap) == (768, 192)
+
+
+def test_bounded_gdal_cache_is_64_mib_in_bytes_and_leaves_a_users_setting(monkeypatch):
+    from rasterio.env import get_gdal_config
+
+    from microflow.tiling.scene import GDAL_CACHE_MB, bounded_gdal_cache
+
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    with bounded_gdal_cache():
+        assert int(get_gdal_config("GDAL_CACHEMAX")) == GDAL_CACHE_MB * 2 ** 20  # not 64 bytes
+    monkeypatch.setenv("GDAL_CACHEMAX", "128")  # a string would be refused by rasterio: GDAL reads it itself
+    assert "GDAL_CACHEMAX" not in bounded_gdal_cache().options

@@ -214,7 +214,7 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path):
 def test_microflow_train_cli_end_to_end(tmp_path):
     """`microflow train` on on-the-fly synthetic pairs (scikit-image texture), resume, then estimate."""
     from microflow.cli.main import main
-    from microflow.methods.microflow import MIN_TILING_WINDOW, MicroFlowEstimator
+    from microflow.methods.microflow import TILING_WINDOW, MicroFlowEstimator
 
     config = tmp_path / "tiny.yaml"
     config.write_text("model: {width: 4, iterations: 2}\n"
@@ -227,7 +227,7 @@ def test_microflow_train_cli_end_to_end(tmp_path):
     rows = list(csv.DictReader((run / "log.csv").open()))
     assert int(rows[-1]["step"]) == 5 and rows[-1]["val_epe_c1_k2"] != ""
     estimator = MicroFlowEstimator(run / "best.safetensors", device="cpu")
-    assert estimator.loaded.window == 32 and estimator.preferred_window == MIN_TILING_WINDOW
+    assert estimator.loaded.window == 32 and estimator.preferred_window == TILING_WINDOW
     rng = np.random.default_rng(0)
     out = estimator.predict(rng.normal(size=(1, 40, 40)), rng.normal(size=(1, 40, 40)))
     assert out.shape == (1, 3, 40, 40) and np.isfinite(out).all()

@@ -27,38 +27,54 @@ Confidence = ``sum M cos(r) / sum M`` clipped to [0, 1] = ``1 - phi / (2 sum M)`
 phase plane, 0 for random phases (COSI-Corr's SNR divides by ``4 sum M`` instead, mapping random
 phases to 0.5).
 
+Computation
+    Windows go in batches of FFTs. The pre spectrum ``A`` (fixed taper) is computed once per batch
+    and serves the integer re-centring and every pass; a window that the re-centring does not move
+    reuses the re-centring's ``Q`` and peak in its first pass; only the post spectrum is recomputed
+    per ``refine`` pass. The phase-plane fit lives in :mod:`microflow.methods.phase_plane`.
+    ``workers`` threads run batches concurrently (numpy and the FFTs release the GIL); results do not
+    depend on ``workers`` or ``batch_size``.
+
 Output: dense field on the pre grid (see :mod:`microflow.methods.sliding` for the grid, the
 interpolation and the half-window NaN border).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.fft
+from tqdm.auto import tqdm
 
 from microflow.methods.base import DisplacementField
+from microflow.methods.phase_plane import fit_phase_plane, rfft_frequencies
 from microflow.methods.sliding import (APODIZATIONS, EDGES, INTERPOLATIONS, WindowGrid,
                                        apodization_window, check_pair, choice, clip_corners, densify,
                                        extract_windows, flag, iter_batches, non_negative_int, number_in,
                                        positive_int, window_grid)
 
+__all__ = ["coarse_search", "coarse_shift", "correlate_grid", "correlate_windows", "cross_power_spectrum",
+           "estimate", "fit_phase_plane", "frequency_mask", "normalized_cross", "peak_shift",
+           "rfft_frequencies", "search_window", "spectrum"]
+
 _TINY = 1e-20
 TaperSpec = tuple[str, float]  # (apodization kind, tukey_alpha)
 
 
-def rfft_frequencies(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``fy`` (size, 1), ``fx`` (1, size//2 + 1) in cycles/pixel, and the half-spectrum weights.
+def spectrum(win: np.ndarray, taper: np.ndarray) -> np.ndarray:
+    """rfft2 of (B, w, w) windows less their taper-weighted mean, times the taper ((w, w) or (B, w, w))."""
+    taper_sum = taper.sum(axis=(-2, -1), keepdims=True)
+    mean = (win * taper).sum(axis=(1, 2), keepdims=True) / taper_sum
+    return scipy.fft.rfft2(((win - mean) * taper).astype(np.float32, copy=False), axes=(1, 2))
 
-    The weights (0.5 on the ``fx = 0`` and Nyquist columns, 1 elsewhere) make a sum over the rfft
-    half-plane proportional to the sum over the full Hermitian spectrum.
-    """
-    fy = np.fft.fftfreq(size).astype(np.float32)[:, None]
-    fx = np.fft.rfftfreq(size).astype(np.float32)[None, :]
-    half = np.ones((size, fx.shape[1]), np.float32)
-    half[:, 0] = 0.5
-    if size % 2 == 0:
-        half[:, -1] = 0.5
-    return fy, fx, half
+
+def normalized_cross(pre_spectrum: np.ndarray, post_spectrum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Q = A conj(B) / |A conj(B)|`` and ``|A conj(B)|`` of two spectra."""
+    cross = pre_spectrum * np.conj(post_spectrum)
+    amplitude = np.abs(cross)
+    cross /= np.maximum(amplitude, _TINY)
+    return cross, amplitude
 
 
 def cross_power_spectrum(pre_w: np.ndarray, post_w: np.ndarray, pre_taper: np.ndarray,
@@ -67,14 +83,8 @@ def cross_power_spectrum(pre_w: np.ndarray, post_w: np.ndarray, pre_taper: np.nd
 
     Each window loses its taper-weighted mean, then is multiplied by its taper.
     """
-    def spectrum(win: np.ndarray, taper: np.ndarray) -> np.ndarray:
-        taper = np.broadcast_to(taper, win.shape)
-        mean = (win * taper).sum(axis=(1, 2), keepdims=True) / taper.sum(axis=(1, 2), keepdims=True)
-        return scipy.fft.rfft2(((win - mean) * taper).astype(np.float32), axes=(1, 2))
-
-    cross = spectrum(pre_w, pre_taper) * np.conj(spectrum(post_w, post_taper))
-    amplitude = np.abs(cross)
-    return cross / np.maximum(amplitude, _TINY), np.log(np.maximum(amplitude, _TINY))
+    q_spectrum, amplitude = normalized_cross(spectrum(pre_w, pre_taper), spectrum(post_w, post_taper))
+    return q_spectrum, np.log(np.maximum(amplitude, _TINY))
 
 
 def frequency_mask(log_amplitude: np.ndarray, fy: np.ndarray, fx: np.ndarray, *,
@@ -106,40 +116,15 @@ def peak_shift(q_spectrum: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarra
     return -(wrap(ix) + ox), -(wrap(iy) + oy)
 
 
-def fit_phase_plane(q_spectrum: np.ndarray, mask: np.ndarray, dx0: np.ndarray, dy0: np.ndarray, *,
-                    iterations: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """IRLS fit of ``Q ~ exp(i 2 pi f.d)`` from ``(dx0, dy0)``; returns dx, dy, confidence (B,) each.
-
-    Windows whose masked normal matrix is singular (no texture) get NaN and confidence NaN.
-    """
-    fy, fx, half = rfft_frequencies(q_spectrum.shape[1])
-    fx, fy = np.broadcast_arrays(fx, fy)
-    base = mask * half
-    dx, dy = dx0.astype(np.float64), dy0.astype(np.float64)
-    for _ in range(iterations):
-        residual = _residual_phase(q_spectrum, fx, fy, dx, dy)
-        w = base * (1.0 - (residual / np.pi) ** 2) ** 2
-        sxx, sxy, syy, bx, by = (np.einsum("bij,ij->b", weights, freq) for weights, freq in
-                                 ((w, fx * fx), (w, fx * fy), (w, fy * fy),
-                                  (w * residual, fx), (w * residual, fy)))
-        det = sxx * syy - sxy * sxy
-        ok = det > 1e-12 * np.maximum(sxx * syy, _TINY)
-        safe = np.where(ok, det, 1.0) * (2 * np.pi)
-        dx = np.where(ok, dx + (syy * bx - sxy * by) / safe, np.nan)
-        dy = np.where(ok, dy + (sxx * by - sxy * bx) / safe, np.nan)
-    residual = _residual_phase(q_spectrum, fx, fy, np.nan_to_num(dx), np.nan_to_num(dy))
-    total = base.sum(axis=(1, 2))
-    coherence = (base * np.cos(residual)).sum(axis=(1, 2)) / np.maximum(total, _TINY)
-    confidence = np.where(np.isfinite(dx) & (total > 0), np.clip(coherence, 0.0, 1.0), np.nan)
-    return dx, dy, confidence
-
-
-def _residual_phase(q_spectrum: np.ndarray, fx: np.ndarray, fy: np.ndarray, dx: np.ndarray,
-                    dy: np.ndarray) -> np.ndarray:
-    """``arg(Q exp(-i 2 pi (fx dx + fy dy)))`` with the ramp built separably (one exp per axis)."""
-    ramp_x = np.exp(-2j * np.pi * fx[None, :1, :] * dx[:, None, None]).astype(np.complex64)
-    ramp_y = np.exp(-2j * np.pi * fy[None, :, :1] * dy[:, None, None]).astype(np.complex64)
-    return np.angle(q_spectrum * ramp_y * ramp_x)
+def _fit(q_spectrum: np.ndarray, amplitude: np.ndarray, peak: tuple[np.ndarray, np.ndarray] | None, *,
+         mask_ratio: float, max_frequency: float, iterations: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mask, coarse peak (unless given) and phase-plane fit of one pass."""
+    size = q_spectrum.shape[1]
+    fy, fx, _ = rfft_frequencies(size)
+    mask = frequency_mask(np.log(np.maximum(amplitude, _TINY)), fy, fx, mask_ratio=mask_ratio,
+                          max_frequency=max_frequency)
+    dx0, dy0 = peak_shift(q_spectrum, size) if peak is None else peak
+    return fit_phase_plane(q_spectrum, mask, dx0, dy0, iterations=iterations)
 
 
 def correlate_windows(pre_w: np.ndarray, post_w: np.ndarray, pre_taper: np.ndarray,
@@ -149,16 +134,14 @@ def correlate_windows(pre_w: np.ndarray, post_w: np.ndarray, pre_taper: np.ndarr
 
     ``post_taper`` is ``pre_taper`` or per-window tapers moved by a prior shift estimate (B, w, w).
     """
-    q_spectrum, log_amplitude = cross_power_spectrum(pre_w, post_w, pre_taper, post_taper)
-    fy, fx, _ = rfft_frequencies(pre_w.shape[1])
-    mask = frequency_mask(log_amplitude, fy, fx, mask_ratio=mask_ratio, max_frequency=max_frequency)
-    dx0, dy0 = peak_shift(q_spectrum, pre_w.shape[1])
-    return fit_phase_plane(q_spectrum, mask, dx0, dy0, iterations=iterations)
+    q_spectrum, amplitude = normalized_cross(spectrum(pre_w, pre_taper), spectrum(post_w, post_taper))
+    return _fit(q_spectrum, amplitude, None, mask_ratio=mask_ratio, max_frequency=max_frequency,
+                iterations=iterations)
 
 
 def coarse_shift(pre_w: np.ndarray, post_w: np.ndarray, taper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer-accurate shift (peak of ``IFFT[Q]``, |d| < w/2) of post windows, (B,) each."""
-    q_spectrum, _ = cross_power_spectrum(pre_w, post_w, taper, taper)
+    q_spectrum, _ = normalized_cross(spectrum(pre_w, taper), spectrum(post_w, taper))
     return peak_shift(q_spectrum, pre_w.shape[1])
 
 
@@ -180,33 +163,68 @@ def coarse_search(pre: np.ndarray, post: np.ndarray, rows: np.ndarray, cols: np.
                         apodization_window(search, *taper))
 
 
+def _correlate_batch(pre: np.ndarray, post: np.ndarray, r: np.ndarray, c: np.ndarray, size: int,
+                     taper: TaperSpec, fixed: np.ndarray, *, recenter: bool, refine: int, search: int,
+                     **fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dx, dy, confidence of the windows at corners (r, c); see :func:`correlate_grid`."""
+    pre_spectrum = spectrum(extract_windows(pre, r, c, size), fixed)
+    post_r, post_c, first = r, c, None
+    if recenter and search > size:
+        cx, cy = coarse_search(pre, post, r, c, size, search, taper)
+    elif recenter:  # the re-centring's Q and peak are the first pass's for the windows it leaves put
+        q_spectrum, amplitude = normalized_cross(pre_spectrum, spectrum(extract_windows(post, r, c, size), fixed))
+        cx, cy = peak_shift(q_spectrum, size)
+        first = q_spectrum, amplitude, (cx, cy)
+    if recenter:
+        post_r, post_c = clip_corners(r + np.round(cy).astype(int), c + np.round(cx).astype(int),
+                                      size, pre.shape)
+    post_w = extract_windows(post, post_r, post_c, size)
+    if first is None:
+        first = *normalized_cross(pre_spectrum, spectrum(post_w, fixed)), None
+    else:
+        moved = np.flatnonzero((post_r != r) | (post_c != c))
+        if moved.size:
+            q_spectrum, amplitude, (px, py) = first
+            q_spectrum[moved], amplitude[moved] = normalized_cross(pre_spectrum[moved],
+                                                                   spectrum(post_w[moved], fixed))
+            px, py = px.copy(), py.copy()
+            px[moved], py[moved] = peak_shift(q_spectrum[moved], size)
+            first = q_spectrum, amplitude, (px, py)
+    sx, sy, sc = _fit(*first, **fit)
+    for _ in range(refine):
+        moved_taper = apodization_window(size, *taper, np.nan_to_num(sy), np.nan_to_num(sx))
+        q_spectrum, amplitude = normalized_cross(pre_spectrum, spectrum(post_w, moved_taper))
+        sx, sy, sc = _fit(q_spectrum, amplitude, None, **fit)
+    return sx + (post_c - c), sy + (post_r - r), sc
+
+
 def correlate_grid(pre: np.ndarray, post: np.ndarray, grid: WindowGrid, taper: TaperSpec, *,
                    recenter: bool, refine: int, batch_size: int, progress: bool, search: int | None = None,
-                   **fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   workers: int = 1, **fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-window dx, dy [px] and confidence, each (grid.size,), in batches of FFTs.
 
     ``search`` (px, >= the window): side of the concentric windows of the integer re-centring.
+    ``workers``: threads running batches concurrently.
     """
     size = grid.window
     search = size if search is None else search
     fixed = apodization_window(size, *taper)
     rows, cols = grid.corners()
     dx, dy, conf = (np.empty(grid.size) for _ in range(3))
-    for sl in iter_batches(grid.size, batch_size, progress=progress, desc="freqcorr"):
-        r, c = rows[sl], cols[sl]
-        pre_w = extract_windows(pre, r, c, size)
-        post_r, post_c = r, c
-        if recenter:
-            cx, cy = coarse_search(pre, post, r, c, size, search, taper) if search > size \
-                else coarse_shift(pre_w, extract_windows(post, r, c, size), fixed)
-            post_r, post_c = clip_corners(r + np.round(cy).astype(int), c + np.round(cx).astype(int),
-                                          size, grid.shape)
-        post_w = extract_windows(post, post_r, post_c, size)
-        sx, sy, sc = correlate_windows(pre_w, post_w, fixed, fixed, **fit)
-        for _ in range(refine):
-            moved = apodization_window(size, *taper, np.nan_to_num(sy), np.nan_to_num(sx))
-            sx, sy, sc = correlate_windows(pre_w, post_w, fixed, moved, **fit)
-        dx[sl], dy[sl], conf[sl] = sx + (post_c - c), sy + (post_r - r), sc
+
+    def run(sl: slice) -> None:
+        dx[sl], dy[sl], conf[sl] = _correlate_batch(pre, post, rows[sl], cols[sl], size, taper, fixed,
+                                                    recenter=recenter, refine=refine, search=search, **fit)
+
+    if workers == 1:
+        for sl in iter_batches(grid.size, batch_size, progress=progress, desc="freqcorr"):
+            run(sl)
+    else:
+        slices = list(iter_batches(grid.size, batch_size))
+        with ThreadPoolExecutor(workers) as pool:
+            for _ in tqdm(pool.map(run, slices), total=len(slices), desc="freqcorr", unit="batch",
+                          disable=not progress, leave=False):
+                pass
     return dx, dy, conf
 
 
@@ -215,7 +233,7 @@ def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, windo
              mask_ratio: float = 1.0, max_frequency: float = 0.45, iterations: int = 4,
              recenter: bool = True, refine: int = 2, interpolation: str = "linear",
              edges: str = "nan", batch_size: int = 2048,
-             max_displacement: float | None = None) -> DisplacementField:
+             max_displacement: float | None = None, workers: int = 1) -> DisplacementField:
     """Dense displacement of ``post`` relative to ``pre`` by the frequency correlator.
 
     window, step: window side and spacing [px]; apodization: taper (hann, tukey, none) with
@@ -227,7 +245,8 @@ def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, windo
     batch_size: windows per FFT batch (memory: about 40 * window^2 bytes per window);
     max_displacement: search range [px] of the re-centring (None: about window/4): the integer
     shift is then found on concentric windows of side ~4 max_displacement (autoRIFT's nested
-    search), and the sub-pixel fit still uses ``window``.
+    search), and the sub-pixel fit still uses ``window``; workers: threads running batches
+    concurrently (same results; memory per thread as ``batch_size``).
     """
     pre, post = check_pair(pre, post)
     grid = window_grid(pre.shape, window, step)
@@ -244,6 +263,7 @@ def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, windo
     dx, dy, conf = correlate_grid(pre, post, grid, taper, recenter=flag("recenter", recenter),
                                   refine=non_negative_int("refine", refine),
                                   batch_size=positive_int("batch_size", batch_size),
-                                  progress=progress, search=search, **fit)
+                                  progress=progress, search=search,
+                                  workers=positive_int("workers", workers), **fit)
     return DisplacementField(*(densify(v, grid, interpolation=interpolation, edges=edges)
                                for v in (dx, dy, conf)))

@@ -38,10 +38,13 @@ RESIDUAL_SCALE = 0.25            # normalized intensity units (robust spread = 1
 UPDATE_SCALE = 0.1               # pixels
 CONFIDENCE_WINDOW = 7            # box smoothing of both residuals (px)
 MAX_SINGLE_WINDOW_PIXELS = 2048 * 2048
-MIN_TILING_WINDOW = 768          # px: the network is fully convolutional, so whole scenes are tiled in
-                                 # windows of at least this side; with the default quarter overlap (192 px)
-                                 # the blend only uses estimates >= 48 px from a window edge, which keeps
-                                 # the seam ratio near 1 (512/128 gave 1.12; benchmarks/scene_seams.py)
+TILING_WINDOW = 1536             # px, largest default tiling window (the plan fits it to the scene,
+                                 # tiling.windows.fitted_window): the cost per pixel of the network is
+                                 # flat in the window size, so larger windows cut the overlap's share
+                                 # (8192² scene: 1.26x of the pixels computed instead of 1.72x with 768)
+TILING_OVERLAP = 192             # px, whatever the window: the blend only uses estimates >= 48 px from a
+                                 # window edge, which keeps the seam ratio near 1 (512/128 gave 1.12;
+                                 # benchmarks/scene_seams.py)
 Stats = tuple[float, float]
 
 
@@ -94,8 +97,13 @@ class MicroFlowEstimator:
 
     @property
     def preferred_window(self) -> int:
-        """Tiling window (px): the training crop (256 when unknown), at least ``MIN_TILING_WINDOW``."""
-        return max(int(self.loaded.window or 256), MIN_TILING_WINDOW)
+        """Largest tiling window (px): ``TILING_WINDOW``, at least the training crop (256 when unknown)."""
+        return max(int(self.loaded.window or 256), TILING_WINDOW)
+
+    @property
+    def preferred_overlap(self) -> int:
+        """Tiling overlap (px): ``TILING_OVERLAP``."""
+        return TILING_OVERLAP
 
     @property
     def normalization(self) -> str:

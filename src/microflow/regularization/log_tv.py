@@ -42,6 +42,7 @@ from microflow.regularization.weighted_tv import (DEFAULT_INNER_ITERS, NORMS, No
                                                   forward_differences, solve_weighted_tv)
 
 METHODS = ("ltv", "tv", "none")
+BACKENDS = ("auto", "torch", "fused")   # solver of regularize(): see its docstring
 # log-TV defaults chosen on the synthetic VALIDATION split with the shipped model
 # (benchmarks/tune_logtv.py, docs/LOGTV_TUNING.md: λ in {0.05 .. 0.8} x ε in {0.1, 0.3, 1}, lowest mean
 # EPE over the categories): λ 0.4, ε 1.0. The surface is flat near the optimum (λ 0.1, ε 0.3 was within
@@ -139,6 +140,27 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
+def _fused_available() -> bool:
+    """Whether numba imports (the fused module is imported on first use only)."""
+    try:
+        from microflow.regularization.fused_tv import FUSED_AVAILABLE
+    except ImportError:
+        return False
+    return FUSED_AVAILABLE
+
+
+def _use_fused(backend: str, device: torch.device, norm: str, gap_tol: float | None) -> bool:
+    """"fused" is taken when asked for (or refused with the reason), "auto" when it applies."""
+    supported = norm == "aniso" and gap_tol is None
+    if backend == "fused":
+        if not supported:
+            raise ParameterError(f"backend='fused' needs norm='aniso' and gap_tol=None, got {norm!r}, {gap_tol}")
+        if not _fused_available():
+            raise ParameterError("backend='fused' needs numba (pip install numba); use backend='torch'")
+        return True
+    return backend == "auto" and device.type == "cpu" and supported and _fused_available()
+
+
 def _stack(dx: np.ndarray, dy: np.ndarray, device: torch.device) -> Tensor:
     dx, dy = np.asarray(dx), np.asarray(dy)
     if dx.ndim != 2 or dx.shape != dy.shape:
@@ -149,19 +171,34 @@ def _stack(dx: np.ndarray, dy: np.ndarray, device: torch.device) -> Tensor:
 def regularize(dx: np.ndarray, dy: np.ndarray, method: str = "ltv", *, lam: float | None = None,
                eps: float = DEFAULT_LTV_EPS, outer_iters: int = DEFAULT_OUTER_ITERS,
                inner_iters: int = DEFAULT_INNER_ITERS, norm: Norm = DEFAULT_NORM,
-               gap_tol: float | None = None,
-               device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+               gap_tol: float | None = None, device: str | torch.device | None = None,
+               backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Regularize a displacement field (dx, dy) [px], float32 (H, W) each, NaN = no data.
 
     ``method``: "ltv" (log-TV, λ default :data:`DEFAULT_LTV_LAMBDA`), "tv" (plain TV, λ default
     :data:`DEFAULT_TV_LAMBDA`) or "none" (copies). A pixel with either component NaN is NaN in both
     outputs and has no influence on its neighbours. ``eps`` and ``outer_iters`` apply to "ltv" only;
     ``inner_iters`` / ``gap_tol`` bound each weighted-TV solve (see :func:`solve_weighted_tv`).
-    ``device``: None = CUDA if available, else CPU. Returns float32 numpy (dx, dy).
+    ``device``: None = CUDA if available, else CPU. ``backend``: "torch" (any device), "fused" (the
+    numba kernels of :mod:`.fused_tv` on the CPU, same iteration and result to float32 rounding, several
+    times faster; needs numba, norm "aniso" and gap_tol None) or "auto" (fused when all that holds and
+    the device is the CPU, else torch). Returns float32 numpy (dx, dy).
     """
     if method not in METHODS:
         raise ParameterError(f"method must be one of {METHODS}, got {method!r}")
-    u0 = _stack(dx, dy, _resolve_device(device))
+    if backend not in BACKENDS:
+        raise ParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    resolved = _resolve_device(device)
+    if method != "none" and _use_fused(backend, resolved, norm, gap_tol):
+        from microflow.regularization.fused_tv import log_tv_fused, tv_fused
+        if method == "tv":
+            lam = DEFAULT_TV_LAMBDA if lam is None else lam
+            _check_params(lam, 1.0, 1, inner_iters, norm)
+            return tv_fused(dx, dy, lam=lam, inner_iters=inner_iters)
+        lam = DEFAULT_LTV_LAMBDA if lam is None else lam
+        _check_params(lam, eps, outer_iters, inner_iters, norm)
+        return log_tv_fused(dx, dy, lam=lam, eps=eps, outer_iters=outer_iters, inner_iters=inner_iters)
+    u0 = _stack(dx, dy, resolved)
     if method == "none":
         valid = torch.isfinite(u0).all(dim=0)
         u = torch.where(valid, u0, torch.full((), float("nan"), device=u0.device))

@@ -1,10 +1,12 @@
 """Settings of a whole-scene run, resolved once and shared by the single-process and Dask backends.
 
 Defaults
-    window: the predictor's ``preferred_window`` (MicroFlow: the model's training crop, at least
-    768; classical methods: 512). overlap: a quarter of the window, and for a correlator at least its own
-    correlation window, so that each window's NaN half-window border lies inside a neighbour's
-    interior. regularize: "ltv" for MicroFlow, "none" for the classical methods (they have their own
+    window: the predictor's ``preferred_window`` (MicroFlow: 1536; classical methods: 512), fitted
+    to the scene (:func:`~microflow.tiling.windows.fitted_window`: the smallest window, a multiple of
+    16, that needs no more windows per axis, so no ragged last window is computed for nothing).
+    overlap: a quarter of the window, at most the predictor's ``preferred_overlap`` (MicroFlow: 192 px),
+    and for a correlator at least its own correlation window, so that each window's NaN half-window
+    border lies inside a neighbour's interior. regularize: "ltv" for MicroFlow, "none" for the classical methods (they have their own
     window averaging; log-TV on them is available with ``regularize="ltv"``).
 
 Regularization tiles
@@ -33,7 +35,7 @@ from microflow.errors import ParameterError
 from microflow.methods import check_image_size, check_tile_window, min_image_size
 from microflow.methods.sliding import positive_int
 from microflow.tiling.predictors import PredictorSpec, WindowPredictor, correlation_window
-from microflow.tiling.windows import WindowGrid, default_overlap
+from microflow.tiling.windows import WindowGrid, default_overlap, fitted_window
 from microflow.uncertainty import SIGMA_HALO, SigmaModel, sigma_model
 
 REGULARIZERS = ("ltv", "tv", "none")
@@ -44,6 +46,7 @@ MIN_BLOCK = 64          # px, smallest block (regularization, Dask)
 BATCH_PIXELS = 2 ** 20  # window pixels per predictor call by default: 4 windows of 512², 1 of 768²
                         # (peak memory of MicroFlow grows with it: 768² x 4 took 2.6 GB on 8192²)
 PREDICTOR_BATCH = 4     # the predictor's own batch cap (windows per forward pass)
+FIT_MULTIPLE = 16       # px, a fitted default window is a multiple of this (MicroFlow's stride)
 REG_SOLVER_KEYS = ("lam", "eps", "outer_iters", "inner_iters", "norm", "gap_tol")
 
 
@@ -164,7 +167,7 @@ class ScenePlan:
         grid = self.grid
         return {"output": out_path, "method": self.spec.method, "seconds": seconds,
                 "valid_fraction": valid_pixels / (grid.height * grid.width), "shape": (grid.height, grid.width),
-                "windows": grid.count, "window": grid.window, "overlap": grid.overlap,
+                "windows": grid.count, "window": max(grid.shape), "overlap": grid.overlap,
                 "regularize": self.regularization.method, **extra}
 
     def parameters(self) -> dict:
@@ -197,17 +200,19 @@ def plan_scene(shape: tuple[int, int], method: str, *, window: int | None = None
         threads = positive_int("threads", threads)
     spec = PredictorSpec(method, method_params, device, threads, batch_size or PREDICTOR_BATCH, predictor_factory)
     predictor = spec.build()
-    if window is None:  # the predictor's, and at least what the method needs (a big correlation window)
-        window = predictor.preferred_window
-        if predictor_factory is None:
-            window = max(window, min_image_size(method, method_params)[0])
+    fit = window is None
+    smallest = min_image_size(method, method_params)[0] if predictor_factory is None else 1
+    if fit:  # the predictor's, and at least what the method needs (a big correlation window)
+        window = max(predictor.preferred_window, smallest)
     window = positive_int("window", window)
-    if batch_size is None:
-        batch_size = default_batch_size(window)
     if overlap is None:
-        overlap = default_overlap(window)
+        overlap = min(default_overlap(window), getattr(predictor, "preferred_overlap", None) or window)
         if method != "microflow" and predictor_factory is None:
             overlap = max(overlap, min(correlation_window(method, method_params), window // 2))
+    if fit and 0 <= overlap < window:  # (a bad overlap is refused by the grid below)
+        window = max(fitted_window(shape, window, int(overlap), FIT_MULTIPLE), int(overlap) + FIT_MULTIPLE, smallest)
+    if batch_size is None:
+        batch_size = default_batch_size(window)
     grid = WindowGrid(int(shape[0]), int(shape[1]), window, int(overlap))
     if predictor_factory is None:
         check_tile_window(method, window, method_params)

@@ -38,8 +38,14 @@ GDAL_CACHE_MB = 64    # GDAL's block cache (default 5 % of the RAM) unless GDAL_
 
 
 def bounded_gdal_cache() -> rasterio.Env:
-    """GDAL environment with the block cache capped at ``GDAL_CACHE_MB`` (unless GDAL_CACHEMAX is set)."""
-    return rasterio.Env(GDAL_CACHEMAX=os.environ.get("GDAL_CACHEMAX", GDAL_CACHE_MB))
+    """GDAL environment with the block cache capped at ``GDAL_CACHE_MB`` (unless GDAL_CACHEMAX is set).
+
+    rasterio passes an integer GDAL_CACHEMAX to GDAL in BYTES: ``64`` would be a 64-byte cache, with
+    which every read decompresses its tiles again (a decimated overview of a 2048² deflate GeoTIFF:
+    6.4 s instead of 0.07 s)."""
+    if "GDAL_CACHEMAX" in os.environ:  # GDAL reads the variable itself, with its own units
+        return rasterio.Env()
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2 ** 20)
 
 
 def blended_bands(pair: RasterPair, plan: ScenePlan, predictor: WindowPredictor,

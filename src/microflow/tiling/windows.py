@@ -114,6 +114,26 @@ class WindowGrid:
         return self.height if k + 1 >= len(origins) else int(origins[k + 1])
 
 
+def fitted_window(shape: tuple[int, int], largest: int, overlap: int, multiple: int = 16) -> int:
+    """The smallest window (a multiple of ``multiple``, at most ``largest``) that tiles ``shape`` with
+    as few windows per axis as ``largest`` does: ``n = ceil((L - overlap) / (largest - overlap))``
+    windows cover an axis of L px, and ``ceil((L - overlap) / n) + overlap`` px is enough for n of them.
+
+    The scene's pixels are then computed about ``((L - overlap) / n + overlap) / ((L - overlap) / n)``
+    times per axis instead of a ragged last window's extra (2048 px with 1536-px windows: 1.2x, not 1.5x).
+    Axes shorter than ``largest`` are one window already; if both are, ``largest`` is returned (the grid
+    clips it to the scene).
+    """
+    need = 0
+    for length in shape:
+        if length > largest:
+            count = int(np.ceil((length - overlap) / (largest - overlap)))
+            need = max(need, int(np.ceil((length - overlap) / count)) + overlap)
+    if need == 0:
+        return largest
+    return min(largest, multiple * int(np.ceil(need / multiple)))
+
+
 def default_overlap(window: int, fraction: float = 0.25) -> int:
     """Overlap of ``fraction`` of the window, rounded to an even number of pixels."""
     return 2 * int(round(window * fraction / 2))

@@ -1,0 +1,230 @@
+"""Issue-13 acceptance: whole-scene throughput of the working tree against the previous release, one run.
+
+The release (commit ``584c9b3`` by default) is installed in a temporary venv: ``git archive`` of the
+commit, ``pip install --no-deps`` into a venv whose ``deps.pth`` points at this interpreter's
+site-packages, so both versions run the SAME torch, rasterio and numpy and only our code differs.
+Each run is one ``microflow estimate`` child process (default method, or ``--method freqcorr``) on
+the same files, timed from outside (wall time, CPU time and peak RSS from ``os.wait4``). Versions
+alternate (release first, then tree first on the next repeat) and the best of ``--repeats`` counts.
+
+Scenes (written once into the work folder):
+
+* ``--sizes`` (default 4096 and 8192): the semi-synthetic rupture scene of
+  :func:`microflow.synth.scene.make_scene` (Landsat-8 test area, category 1, its truth known) up to
+  ``--rupture-max`` px (default 4096); larger sides use the texture scene of
+  ``benchmarks/scene_memory_speed.py`` (a constant (0.3, -0.2) px shift, written block by block);
+* ``--freqcorr-size`` (default 1024): a rupture scene for ``freqcorr`` (the release needs
+  ~80 s per megapixel, so a whole 8192² scene is out of reach).
+
+EPE = mean |d - d_true| [px] over pixels with an estimate and a truth, ``EDGE`` px from the scene's
+edges excluded. Targets: default throughput >= 2.0x the release, freqcorr >= 5x, EPE <= the release's
++ 2 %, peak RSS <= 2 GB. Writes ``--json`` (default docs/speed_vs_release.json, which ``microflow
+bench`` puts into docs/BENCHMARKS.md) and ``--report`` (docs/SPEED_VS_RELEASE.md); exit 1 on FAIL.
+
+    python benchmarks/speed_vs_release.py [--release 584c9b3] [--sizes 4096 8192] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import site
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scene_memory_speed import SHIFT, run_measured, write_scene as write_texture_scene  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+EDGE = 32
+TARGETS = {"microflow": 2.0, "freqcorr": 5.0}
+EPE_SLACK = 0.02
+RSS_LIMIT_GB = 2.0
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else the platform's machine name."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def release_python(commit: str, folder: Path) -> Path:
+    """Python of a venv holding the release ``commit`` (built once in ``folder``), beside our deps."""
+    python = folder / "venv" / "bin" / "python"
+    if (folder / "installed").is_file() and (folder / "installed").read_text() == commit:
+        return python
+    source = folder / "src"
+    source.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--clear", str(folder / "venv")], check=True)
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    Path(purelib, "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                    "--no-build-isolation", str(source)], check=True)
+    where = subprocess.run([str(python), "-c", "import microflow; print(microflow.__file__)"], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    if not where.startswith(str(folder)):
+        raise SystemExit(f"the release venv imports microflow from {where}, not from its own install")
+    (folder / "installed").write_text(commit)
+    return python
+
+
+def rupture_scene(folder: Path, size: int) -> dict:
+    from microflow.synth.scene import make_scene, write_scene
+
+    if not (folder / "truth.tif").is_file():
+        write_scene(folder, make_scene(np.random.default_rng(13), size, category=1))
+    return {"pre": folder / "pre.tif", "post": folder / "post.tif", "truth": folder / "truth.tif",
+            "kind": "rupture (make_scene, category 1)"}
+
+
+def texture_scene(folder: Path, size: int) -> dict:
+    if not (folder / "pre.tif").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_texture_scene(folder, size, size)
+    return {"pre": folder / "pre.tif", "post": folder / "post.tif", "truth": None,
+            "kind": f"texture, constant shift {SHIFT} px"}
+
+
+def scene_epe(product: Path, scene: dict) -> float:
+    """Mean end-point error [px] of a product against the scene's truth (module docstring)."""
+    from microflow.products.geotiff import read_product
+
+    field = read_product(product, as_field=True)[0]
+    if scene["truth"] is None:
+        true = np.array(SHIFT, np.float32)[:, None, None] * np.ones((1,) + field.dx.shape, np.float32)
+    else:
+        truth = read_product(scene["truth"], as_field=True)[0]
+        true = np.stack([truth.dx, truth.dy])
+    error = np.hypot(field.dx - true[0], field.dy - true[1])[EDGE:-EDGE, EDGE:-EDGE]
+    return float(np.nanmean(error))
+
+
+def measure(python: Path, scene: dict, method: str, threads: int, out: Path) -> dict:
+    command = [str(python), "-m", "microflow.cli.main", "estimate", str(scene["pre"]), str(scene["post"]),
+               "-o", str(out), "--overwrite", "--method", method, "--threads", str(threads)]
+    seconds, cpu, peak = run_measured(command)
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_gb": peak, "epe": epe_in_child(out, scene)}
+
+
+def epe_in_child(product: Path, scene: dict) -> float:
+    """:func:`scene_epe` in a separate process: a forked child inherits the parent's resident-set
+    high-water mark (Linux keeps ru_maxrss across fork and exec), so the parent must never hold a
+    scene-sized product, or every later measured run reports the parent's peak."""
+    code = ("import sys, json; sys.path.insert(0, sys.argv[1]); from speed_vs_release import scene_epe; "
+            "from pathlib import Path; t = sys.argv[4]; "
+            "print(scene_epe(Path(sys.argv[2]), {'truth': None if t == '-' else Path(t)}))")
+    truth = "-" if scene["truth"] is None else str(scene["truth"])
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(product), "", truth],
+                         check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def compare(versions: dict, scene: dict, method: str, threads: int, repeats: int, work: Path) -> dict:
+    """Best-of-``repeats`` runs of every version, alternating their order; one result row."""
+    runs = {name: [] for name in versions}
+    for rep in range(repeats):
+        order = list(versions) if rep % 2 == 0 else list(versions)[::-1]
+        for name in order:
+            result = measure(versions[name], scene, method, threads, work / f"{name}_{method}.tif")
+            runs[name].append(result)
+            print(f"  {method} {name} run {rep + 1}: {result['seconds']:.1f} s, {result['peak_rss_gb']:.2f} GB, "
+                  f"EPE {result['epe']:.4f}", file=sys.stderr, flush=True)
+    best = {name: min(r, key=lambda x: x["seconds"]) for name, r in runs.items()}
+    return {"method": method, "scene": scene["kind"], "runs": runs, "best": best}
+
+
+def verdicts(row: dict, megapixels: float) -> list[tuple[str, bool]]:
+    release, tree = row["best"]["release"], row["best"]["tree"]
+    speed = release["seconds"] / tree["seconds"]
+    target = TARGETS[row["method"]]
+    checks = [(f"{row['method']} on {row['size']}²: {megapixels / tree['seconds'] * 60:.1f} vs "
+               f"{megapixels / release['seconds'] * 60:.1f} Mpx/min = {speed:.2f}x (target {target:.1f}x)",
+               speed >= target),
+              (f"{row['method']} on {row['size']}²: EPE {tree['epe']:.4f} vs release {release['epe']:.4f} "
+               f"({100 * (tree['epe'] / release['epe'] - 1):+.1f} %, limit +{100 * EPE_SLACK:.0f} %)",
+               tree["epe"] <= (1 + EPE_SLACK) * release["epe"])]
+    if row["method"] == "microflow":
+        checks.append((f"peak RSS on {row['size']}²: {tree['peak_rss_gb']:.2f} GB (limit {RSS_LIMIT_GB:.0f} GB)",
+                       tree["peak_rss_gb"] <= RSS_LIMIT_GB))
+    return checks
+
+
+def markdown(rows: list[dict], checks: list[tuple[str, bool]], settings: dict) -> str:
+    lines = ["| scene | method | release Mpx/min | tree Mpx/min | speed-up | release peak GB | tree peak GB | "
+             "release EPE | tree EPE |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        mp = row["size"] ** 2 / 1e6
+        rel, tree = row["best"]["release"], row["best"]["tree"]
+        lines.append(f"| {row['size']}² {row['scene']} | `{row['method']}` | {mp / rel['seconds'] * 60:.1f} | "
+                     f"{mp / tree['seconds'] * 60:.1f} | {rel['seconds'] / tree['seconds']:.2f}x | "
+                     f"{rel['peak_rss_gb']:.2f} | {tree['peak_rss_gb']:.2f} | {rel['epe']:.4f} | {tree['epe']:.4f} |")
+    passed = all(ok for _, ok in checks)
+    return ("# Speed against the release (issue 13)\n\n"
+            f"Regenerate: `python benchmarks/speed_vs_release.py` ({settings['command']}). Release "
+            f"`{settings['release']}` in a temporary venv beside the same dependencies; every figure is the best "
+            f"of {settings['repeats']} alternating runs of one `microflow estimate` process with "
+            f"`--threads {settings['threads']}` on {settings['machine']}, measured {settings['date']}. "
+            "Mpx/min = scene pixels / wall time of the whole command; EPE in px against the known field, "
+            f"{EDGE} px edge excluded.\n\n" + "\n".join(lines) + "\n\n"
+            + "\n".join(f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks)
+            + f"\n\n{'ACCEPTANCE PASSED' if passed else 'ACCEPTANCE FAILED'}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--release", default="584c9b3", help="commit or tag of the release (default 584c9b3)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192], help="default-method scenes [px]")
+    parser.add_argument("--rupture-max", type=int, default=4096, help="largest rupture scene [px]")
+    parser.add_argument("--freqcorr-size", type=int, default=1024, help="freqcorr scene [px] (0: skip)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workdir", help="keep the release venv and scenes here (default: a temporary folder)")
+    parser.add_argument("--json", default="docs/speed_vs_release.json")
+    parser.add_argument("--report", default="docs/SPEED_VS_RELEASE.md")
+    args = parser.parse_args(argv)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="microflow-release-"))
+    work.mkdir(parents=True, exist_ok=True)
+    versions = {"release": release_python(args.release, work / "release"), "tree": Path(sys.executable)}
+    jobs = [("microflow", size) for size in args.sizes]
+    if args.freqcorr_size:
+        jobs.append(("freqcorr", args.freqcorr_size))
+    rows, checks = [], []
+    for method, size in jobs:
+        tic = time.perf_counter()
+        folder = work / f"scene_{size}"
+        scene = rupture_scene(folder, size) if size <= args.rupture_max else texture_scene(folder, size)
+        print(f"{size}² scene ready in {time.perf_counter() - tic:.0f} s; timing {method}", file=sys.stderr)
+        row = {**compare(versions, scene, method, args.threads, args.repeats, folder), "size": size}
+        rows.append(row)
+        checks += verdicts(row, size * size / 1e6)
+    settings = {"release": args.release, "repeats": args.repeats, "threads": args.threads,
+                "command": " ".join(["--sizes", *map(str, args.sizes), "--freqcorr-size", str(args.freqcorr_size),
+                                     "--repeats", str(args.repeats)]),
+                "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
+                "date": time.strftime("%Y-%m-%d")}
+    text = markdown(rows, checks, settings)
+    print(text)
+    Path(args.report).write_text(text)
+    Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows,
+                                           "checks": [{"text": t, "pass": ok} for t, ok in checks]}, indent=1,
+                                          default=str))
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
