@@ -125,11 +125,11 @@ def epe_in_child(product: Path, scene: dict) -> float:
     """:func:`scene_epe` in a separate process: a forked child inherits the parent's resident-set
     high-water mark (Linux keeps ru_maxrss across fork and exec), so the parent must never hold a
     scene-sized product, or every later measured run reports the parent's peak."""
-    code = ("import sys, json; sys.path.insert(0, sys.argv[1]); from speed_vs_release import scene_epe; "
-            "from pathlib import Path; t = sys.argv[4]; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from speed_vs_release import scene_epe; "
+            "from pathlib import Path; t = sys.argv[3]; "
             "print(scene_epe(Path(sys.argv[2]), {'truth': None if t == '-' else Path(t)}))")
     truth = "-" if scene["truth"] is None else str(scene["truth"])
-    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(product), "", truth],
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(product), truth],
                          check=True, capture_output=True, text=True).stdout
     return float(out.strip().splitlines()[-1])
 

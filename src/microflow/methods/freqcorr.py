@@ -54,8 +54,7 @@ from microflow.methods.sliding import (APODIZATIONS, EDGES, INTERPOLATIONS, Wind
                                        extract_windows, flag, iter_batches, non_negative_int, number_in,
                                        positive_int, window_grid)
 
-__all__ = ["coarse_search", "coarse_shift", "correlate_grid", "correlate_windows", "cross_power_spectrum",
-           "estimate", "fit_phase_plane", "frequency_mask", "normalized_cross", "peak_shift",
+__all__ = ["coarse_search", "coarse_shift", "correlate_grid", "estimate", "fit_phase_plane", "frequency_mask", "normalized_cross", "peak_shift",
            "rfft_frequencies", "search_window", "spectrum"]
 
 _TINY = 1e-20
@@ -75,16 +74,6 @@ def normalized_cross(pre_spectrum: np.ndarray, post_spectrum: np.ndarray) -> tup
     amplitude = np.abs(cross)
     cross /= np.maximum(amplitude, _TINY)
     return cross, amplitude
-
-
-def cross_power_spectrum(pre_w: np.ndarray, post_w: np.ndarray, pre_taper: np.ndarray,
-                         post_taper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``Q = A conj(B) / |A conj(B)|`` and ``log|A conj(B)|`` of (B, w, w) windows (rfft half-plane).
-
-    Each window loses its taper-weighted mean, then is multiplied by its taper.
-    """
-    q_spectrum, amplitude = normalized_cross(spectrum(pre_w, pre_taper), spectrum(post_w, post_taper))
-    return q_spectrum, np.log(np.maximum(amplitude, _TINY))
 
 
 def frequency_mask(log_amplitude: np.ndarray, fy: np.ndarray, fx: np.ndarray, *,
@@ -125,18 +114,6 @@ def _fit(q_spectrum: np.ndarray, amplitude: np.ndarray, peak: tuple[np.ndarray, 
                           max_frequency=max_frequency)
     dx0, dy0 = peak_shift(q_spectrum, size) if peak is None else peak
     return fit_phase_plane(q_spectrum, mask, dx0, dy0, iterations=iterations)
-
-
-def correlate_windows(pre_w: np.ndarray, post_w: np.ndarray, pre_taper: np.ndarray,
-                      post_taper: np.ndarray, *, mask_ratio: float, max_frequency: float,
-                      iterations: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Shift (dx, dy) [px] of the post windows' content relative to the pre windows, and confidence.
-
-    ``post_taper`` is ``pre_taper`` or per-window tapers moved by a prior shift estimate (B, w, w).
-    """
-    q_spectrum, amplitude = normalized_cross(spectrum(pre_w, pre_taper), spectrum(post_w, post_taper))
-    return _fit(q_spectrum, amplitude, None, mask_ratio=mask_ratio, max_frequency=max_frequency,
-                iterations=iterations)
 
 
 def coarse_shift(pre_w: np.ndarray, post_w: np.ndarray, taper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

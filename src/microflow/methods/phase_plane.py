@@ -102,13 +102,13 @@ def fit_phase_plane(q_spectrum: np.ndarray, mask: np.ndarray, dx0: np.ndarray, d
     sums = np.empty((5, n), np.float32)
     w = np.empty((min(CHUNK, n), len(keep)), np.float32)
     scratch = np.empty_like(w)
-    for _ in range(iterations + 1):
+    for k in range(iterations + 1):  # the last round only brings tau to the final estimate
         for sl in chunks:
             t, wc, sc = tau[sl], w[:sl.stop - sl.start], scratch[:sl.stop - sl.start]
             t -= step[sl] @ slope
             np.rint(t, out=sc)
             t -= sc                                          # wrapped into [-1/2, 1/2]
-            if _ == iterations:
+            if k == iterations:
                 continue
             np.multiply(t, t, out=wc)
             wc -= np.float32(0.25)
@@ -119,7 +119,7 @@ def fit_phase_plane(q_spectrum: np.ndarray, mask: np.ndarray, dx0: np.ndarray, d
                 np.dot(wc, freq, out=sums[j, sl])
             np.dot(sc, fx, out=sums[3, sl])
             np.dot(sc, fy, out=sums[4, sl])
-        if _ == iterations:
+        if k == iterations:
             break
         sxx, sxy, syy, bx, by = sums
         det = sxx * syy - sxy * sxy

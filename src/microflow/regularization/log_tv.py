@@ -188,14 +188,14 @@ def regularize(dx: np.ndarray, dy: np.ndarray, method: str = "ltv", *, lam: floa
         raise ParameterError(f"method must be one of {METHODS}, got {method!r}")
     if backend not in BACKENDS:
         raise ParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if lam is None:
+        lam = DEFAULT_TV_LAMBDA if method == "tv" else DEFAULT_LTV_LAMBDA
     resolved = _resolve_device(device)
     if method != "none" and _use_fused(backend, resolved, norm, gap_tol):
         from microflow.regularization.fused_tv import log_tv_fused, tv_fused
         if method == "tv":
-            lam = DEFAULT_TV_LAMBDA if lam is None else lam
             _check_params(lam, 1.0, 1, inner_iters, norm)
             return tv_fused(dx, dy, lam=lam, inner_iters=inner_iters)
-        lam = DEFAULT_LTV_LAMBDA if lam is None else lam
         _check_params(lam, eps, outer_iters, inner_iters, norm)
         return log_tv_fused(dx, dy, lam=lam, eps=eps, outer_iters=outer_iters, inner_iters=inner_iters)
     u0 = _stack(dx, dy, resolved)
@@ -203,10 +203,10 @@ def regularize(dx: np.ndarray, dy: np.ndarray, method: str = "ltv", *, lam: floa
         valid = torch.isfinite(u0).all(dim=0)
         u = torch.where(valid, u0, torch.full((), float("nan"), device=u0.device))
     elif method == "tv":
-        u = tv_denoise(u0, lam=DEFAULT_TV_LAMBDA if lam is None else lam, inner_iters=inner_iters,
+        u = tv_denoise(u0, lam=lam, inner_iters=inner_iters,
                        norm=norm, gap_tol=gap_tol)
     else:
-        u = log_tv_denoise(u0, lam=DEFAULT_LTV_LAMBDA if lam is None else lam, eps=eps,
+        u = log_tv_denoise(u0, lam=lam, eps=eps,
                            outer_iters=outer_iters, inner_iters=inner_iters, norm=norm, gap_tol=gap_tol)
     out = u.cpu().numpy().astype(np.float32, copy=False)
     return out[0], out[1]

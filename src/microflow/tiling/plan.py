@@ -6,8 +6,9 @@ Defaults
     16, that needs no more windows per axis, so no ragged last window is computed for nothing).
     overlap: a quarter of the window, at most the predictor's ``preferred_overlap`` (MicroFlow: 192 px),
     and for a correlator at least its own correlation window, so that each window's NaN half-window
-    border lies inside a neighbour's interior. regularize: "ltv" for MicroFlow, "none" for the classical methods (they have their own
-    window averaging; log-TV on them is available with ``regularize="ltv"``).
+    border lies inside a neighbour's interior. regularize: "ltv" for MicroFlow, "none" for the
+    classical methods (they have their own window averaging; log-TV on them is available with
+    ``regularize="ltv"``).
 
 Regularization tiles
     The regularizer runs on blocks of ``block`` x ``block`` pixels plus a ``halo`` of context on every
@@ -210,7 +211,7 @@ def plan_scene(shape: tuple[int, int], method: str, *, window: int | None = None
         if method != "microflow" and predictor_factory is None:
             overlap = max(overlap, min(correlation_window(method, method_params), window // 2))
     if fit and 0 <= overlap < window:  # (a bad overlap is refused by the grid below)
-        window = max(fitted_window(shape, window, int(overlap), FIT_MULTIPLE), int(overlap) + FIT_MULTIPLE, smallest)
+        window = max(fitted_window(shape, window, int(overlap), FIT_MULTIPLE), smallest)
     if batch_size is None:
         batch_size = default_batch_size(window)
     grid = WindowGrid(int(shape[0]), int(shape[1]), window, int(overlap))
