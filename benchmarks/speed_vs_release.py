@@ -18,8 +18,8 @@ Scenes (written once into the work folder):
 
 EPE = mean |d - d_true| [px] over pixels with an estimate and a truth, ``EDGE`` px from the scene's
 edges excluded. Targets: default throughput >= 2.0x the release, freqcorr >= 5x, EPE <= the release's
-+ 2 %, peak RSS <= 2 GB. Writes ``--json`` (default docs/speed_vs_release.json, which ``microflow
-bench`` puts into docs/BENCHMARKS.md) and ``--report`` (docs/SPEED_VS_RELEASE.md); exit 1 on FAIL.
++ 2 %, peak RSS <= 2 GB. Writes ``--json`` (default docs/speed_vs_release.json, and its table goes into
+docs/BENCHMARKS.md) and ``--report`` (docs/SPEED_VS_RELEASE.md); exit 1 on FAIL.
 
     python benchmarks/speed_vs_release.py [--release 584c9b3] [--sizes 4096 8192] [--repeats 2]
 """
@@ -164,25 +164,22 @@ def verdicts(row: dict, megapixels: float) -> list[tuple[str, bool]]:
     return checks
 
 
-def markdown(rows: list[dict], checks: list[tuple[str, bool]], settings: dict) -> str:
-    lines = ["| scene | method | release Mpx/min | tree Mpx/min | speed-up | release peak GB | tree peak GB | "
-             "release EPE | tree EPE |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in rows:
-        mp = row["size"] ** 2 / 1e6
-        rel, tree = row["best"]["release"], row["best"]["tree"]
-        lines.append(f"| {row['size']}² {row['scene']} | `{row['method']}` | {mp / rel['seconds'] * 60:.1f} | "
-                     f"{mp / tree['seconds'] * 60:.1f} | {rel['seconds'] / tree['seconds']:.2f}x | "
-                     f"{rel['peak_rss_gb']:.2f} | {tree['peak_rss_gb']:.2f} | {rel['epe']:.4f} | {tree['epe']:.4f} |")
-    passed = all(ok for _, ok in checks)
-    return ("# Speed against the release (issue 13)\n\n"
-            f"Regenerate: `python benchmarks/speed_vs_release.py` ({settings['command']}). Release "
-            f"`{settings['release']}` in a temporary venv beside the same dependencies; every figure is the best "
-            f"of {settings['repeats']} alternating runs of one `microflow estimate` process with "
-            f"`--threads {settings['threads']}` on {settings['machine']}, measured {settings['date']}. "
-            "Mpx/min = scene pixels / wall time of the whole command; EPE in px against the known field, "
-            f"{EDGE} px edge excluded.\n\n" + "\n".join(lines) + "\n\n"
-            + "\n".join(f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks)
-            + f"\n\n{'ACCEPTANCE PASSED' if passed else 'ACCEPTANCE FAILED'}\n")
+def markdown(summary: dict) -> str:
+    """SPEED_VS_RELEASE.md: the table of :func:`microflow.analysis.speed_report.speed_table` and the verdict."""
+    from microflow.analysis.speed_report import speed_table
+
+    passed = all(check["pass"] for check in summary["checks"])
+    return ("# Speed against the release (issue 13)\n\n" + speed_table(summary)
+            + f"\n{'ACCEPTANCE PASSED' if passed else 'ACCEPTANCE FAILED'}\n")
+
+
+def update_benchmarks(path: Path, summary: dict) -> None:
+    """Put the speed table into BENCHMARKS.md (its section only; the file is ``microflow bench``'s)."""
+    from microflow.analysis.report import write_text_atomic
+    from microflow.analysis.speed_report import SPEED_HEADING, replace_section, speed_table
+
+    if path.is_file():
+        write_text_atomic(path, replace_section(path.read_text(), SPEED_HEADING, speed_table(summary)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="keep the release venv and scenes here (default: a temporary folder)")
     parser.add_argument("--json", default="docs/speed_vs_release.json")
     parser.add_argument("--report", default="docs/SPEED_VS_RELEASE.md")
+    parser.add_argument("--benchmarks", default="docs/BENCHMARKS.md",
+                        help="BENCHMARKS.md whose speed section is replaced (skipped when missing)")
     args = parser.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="microflow-release-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -217,12 +216,13 @@ def main(argv: list[str] | None = None) -> int:
                                      "--repeats", str(args.repeats)]),
                 "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
                 "date": time.strftime("%Y-%m-%d")}
-    text = markdown(rows, checks, settings)
+    summary = json.loads(json.dumps({"settings": settings, "rows": rows,
+                                     "checks": [{"text": t, "pass": ok} for t, ok in checks]}, default=str))
+    text = markdown(summary)
     print(text)
     Path(args.report).write_text(text)
-    Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows,
-                                           "checks": [{"text": t, "pass": ok} for t, ok in checks]}, indent=1,
-                                          default=str))
+    Path(args.json).write_text(json.dumps(summary, indent=1))
+    update_benchmarks(Path(args.benchmarks), summary)
     return 0 if all(ok for _, ok in checks) else 1
 
 

@@ -46,12 +46,20 @@ def test_mask_of_a_region_with_context_equals_the_whole_image_mask():
     images[0, 20, 30] = np.nan
     images[1, 45:47, 5:9] = np.nan
     field = np.ones((3, 60, 70), np.float32)
-    whole = mask_invalid(field, images, 5)
+    whole = mask_invalid(field.copy(), images, 5)
     expected = ndimage.binary_dilation(np.isnan(images).any(axis=0), np.ones((11, 11), bool))
     np.testing.assert_array_equal(np.isnan(whole[0]), expected)
-    part = mask_invalid(field[:, 10:30, 20:50], images[:, 4:40, 15:70], 5, offset=(6, 5))
+    part = mask_invalid(field[:, 10:30, 20:50].copy(), images[:, 4:40, 15:70], 5, offset=(6, 5))
     np.testing.assert_array_equal(part, whole[:, 10:30, 20:50])
-    np.testing.assert_array_equal(np.isnan(mask_invalid(field, images)[0]), np.isnan(images).any(axis=0))
+    np.testing.assert_array_equal(np.isnan(mask_invalid(field.copy(), images)[0]), np.isnan(images).any(axis=0))
+
+
+def test_mask_invalid_writes_into_the_field_it_is_given():
+    images = np.ones((2, 8, 9), np.float32)
+    images[1, 3, 4] = np.nan
+    field = np.zeros((3, 8, 9), np.float32)
+    assert mask_invalid(field, images, 1) is field
+    assert np.isnan(field[:, 2:5, 3:6]).all() and np.count_nonzero(np.isnan(field[0])) == 9
 
 
 def test_open_pair_masks_an_undeclared_value_in_both_images(tmp_path):

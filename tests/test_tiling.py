@@ -118,6 +118,17 @@ def test_accumulator_advance_keeps_the_rows_still_open():
     np.testing.assert_array_equal(acc.weight, [[1, 1, 1], [1, 1, 1], [0, 0, 0], [0, 0, 0]])
 
 
+def test_accumulator_result_of_the_first_rows_is_the_weighted_mean_or_nan():
+    acc = Accumulator.zeros(0, 0, 4, 3)
+    acc.add(0, 0, np.full((3, 2, 2), 2.0, np.float32), np.full((2, 2), 0.5, np.float32))
+    acc.add(1, 1, np.full((3, 2, 2), 5.0, np.float32), np.ones((2, 2), np.float32))
+    top = acc.result(2)
+    assert top.shape == (3, 2, 3) and top.dtype == np.float32
+    np.testing.assert_allclose(top[0], [[2, 2, np.nan], [2, 4, 5]])
+    np.testing.assert_array_equal(acc.result()[:, :2], top)
+    assert np.isnan(acc.result()[:, 3]).all()
+
+
 # ---------------------------------------------------------------- the streaming pipeline
 @pytest.mark.parametrize("shape, windows", [((150, 230), 3 * 5), ((40, 300), 1 * 6)])
 def test_blended_scene_equals_the_field_every_window_reports(tmp_path, shape, windows):
@@ -332,3 +343,15 @@ def test_bounded_gdal_cache_is_64_mib_in_bytes_and_leaves_a_users_setting(monkey
         assert int(get_gdal_config("GDAL_CACHEMAX")) == GDAL_CACHE_MB * 2 ** 20  # not 64 bytes
     monkeypatch.setenv("GDAL_CACHEMAX", "128")  # a string would be refused by rasterio: GDAL reads it itself
     assert "GDAL_CACHEMAX" not in bounded_gdal_cache().options
+
+
+def test_correlators_tile_with_an_overlap_of_two_correlation_windows():
+    from microflow.tiling.predictors import ClassicalPredictor
+
+    assert ClassicalPredictor("freqcorr", {"window": 48}).preferred_overlap == 96
+    assert ClassicalPredictor("ncc").preferred_overlap == 64          # its default 32 px window
+    assert ClassicalPredictor("farneback").preferred_overlap is None  # a quarter of the tile
+    plan, _ = plan_scene((1024, 1024), "freqcorr")
+    assert (plan.grid.window, plan.grid.count) == (1024, 1)
+    plan, _ = plan_scene((3000, 3000), "freqcorr")
+    assert plan.grid.overlap == 64 and plan.grid.window <= 1024

@@ -38,10 +38,12 @@ RESIDUAL_SCALE = 0.25            # normalized intensity units (robust spread = 1
 UPDATE_SCALE = 0.1               # pixels
 CONFIDENCE_WINDOW = 7            # box smoothing of both residuals (px)
 MAX_SINGLE_WINDOW_PIXELS = 2048 * 2048
-TILING_WINDOW = 1536             # px, largest default tiling window (the plan fits it to the scene,
+TILING_WINDOW = 1504             # px, largest default tiling window (the plan fits it to the scene,
                                  # tiling.windows.fitted_window): the cost per pixel of the network is
                                  # flat in the window size, so larger windows cut the overlap's share
-                                 # (8192² scene: 1.26x of the pixels computed instead of 1.72x with 768)
+                                 # (8192²: 7 x 7 windows of 1344 px, 1.32x of the pixels computed instead
+                                 # of 1.72x with 768), while one window's tensors (~0.5 KB/px) bound the
+                                 # peak memory (8192² with log-TV: <= 2 GB)
 TILING_OVERLAP = 192             # px, whatever the window: the blend only uses estimates >= 48 px from a
                                  # window edge, which keeps the seam ratio near 1 (512/128 gave 1.12;
                                  # benchmarks/scene_seams.py)

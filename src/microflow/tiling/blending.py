@@ -58,10 +58,14 @@ class Accumulator:
         self.weight[dst] += wk
         self.sums[(slice(None),) + dst] += wk * np.nan_to_num(part)
 
-    def result(self) -> np.ndarray:
-        """(3, h, w) float32 weighted means, NaN where no finite estimate was added."""
-        covered = self.weight > 0
-        return np.where(covered, self.sums / np.where(covered, self.weight, 1), np.nan).astype(np.float32)
+    def result(self, rows: int | None = None) -> np.ndarray:
+        """(3, n, w) float32 weighted means of the first ``rows`` rows (all by default), NaN where no
+        finite estimate was added; one new array, no scene-wide temporaries."""
+        n = self.weight.shape[0] if rows is None else int(rows)
+        weight = self.weight[:n]
+        out = np.full((3, n, weight.shape[1]), np.nan, np.float32)
+        np.divide(self.sums[:, :n], weight, out=out, where=weight > 0)
+        return out
 
     def advance(self, row0: int) -> None:
         """Move the region down to start at ``row0``: drop rows above, zero rows that enter."""
@@ -145,7 +149,8 @@ def nodata_growth(spec: PredictorSpec) -> int:
 
 def mask_invalid(field: np.ndarray, images: np.ndarray, grow: int = 0,
                  offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """``field`` (3, h, w) with NaN wherever pre or post has no data, that mask dilated by ``grow`` px.
+    """``field`` (3, h, w) set to NaN, IN PLACE, wherever pre or post has no data, that mask dilated
+    by ``grow`` px; returns ``field``.
 
     ``images`` (2, ., .) holds pre and post (NaN = no data) with the field's pixel (0, 0) at
     ``offset``, and any context around it (rows/columns beyond ``images`` count as valid).
@@ -162,4 +167,6 @@ def mask_invalid(field: np.ndarray, images: np.ndarray, grow: int = 0,
         invalid = maximum_filter1d(invalid.view(np.uint8), size, axis=0, mode="constant", cval=0)
         invalid = maximum_filter1d(invalid, size, axis=1, mode="constant", cval=0).view(bool)
     invalid = invalid[r0 - a0:r0 - a0 + h, c0 - b0:c0 - b0 + w]
-    return np.where(invalid, np.float32(np.nan), field)
+    if invalid.any():
+        field[:, invalid] = np.float32(np.nan)
+    return field

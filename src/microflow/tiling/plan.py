@@ -1,12 +1,12 @@
 """Settings of a whole-scene run, resolved once and shared by the single-process and Dask backends.
 
 Defaults
-    window: the predictor's ``preferred_window`` (MicroFlow: 1536; classical methods: 512), fitted
+    window: the predictor's ``preferred_window`` (MicroFlow: 1504; classical methods: 1024), fitted
     to the scene (:func:`~microflow.tiling.windows.fitted_window`: the smallest window, a multiple of
     16, that needs no more windows per axis, so no ragged last window is computed for nothing).
-    overlap: a quarter of the window, at most the predictor's ``preferred_overlap`` (MicroFlow: 192 px),
-    and for a correlator at least its own correlation window, so that each window's NaN half-window
-    border lies inside a neighbour's interior. regularize: "ltv" for MicroFlow, "none" for the
+    overlap: a quarter of the window, at most the predictor's ``preferred_overlap`` (MicroFlow: 192 px;
+    a correlator: twice its correlation window), and for a correlator at least its own correlation
+    window, so that each window's NaN half-window border lies inside a neighbour's interior. regularize: "ltv" for MicroFlow, "none" for the
     classical methods (they have their own window averaging; log-TV on them is available with
     ``regularize="ltv"``).
 

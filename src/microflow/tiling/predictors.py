@@ -25,7 +25,10 @@ from microflow.methods.sliding import positive_int
 
 Stats = tuple[float, float]
 
-CLASSICAL_WINDOW = 512  # correlators: large windows, so their NaN half-window border is a small share
+CLASSICAL_WINDOW = 1024  # px, correlators: large windows, so their NaN half-window border and the
+                         # overlap are a small share (a 1024² scene is one window)
+CORRELATOR_OVERLAP = 2   # tiling overlap of a correlator, in correlation windows: its estimates
+                         # only see one window, so a tile's interior does not depend on the tile
 
 
 class WindowPredictor(Protocol):
@@ -60,6 +63,13 @@ class ClassicalPredictor:
     params: dict = field(default_factory=dict)
     preferred_window: int = CLASSICAL_WINDOW
     normalization: str = "robust"
+
+    @property
+    def preferred_overlap(self) -> int | None:
+        """Tiling overlap [px]: ``CORRELATOR_OVERLAP`` correlation windows for a correlator, None (the
+        plan's default, a quarter of the window) for the dense optical flows, whose pyramids see far."""
+        side = correlation_window(self.method, self.params)
+        return CORRELATOR_OVERLAP * side if side else None
 
     def predict(self, pre: np.ndarray, post: np.ndarray, pre_stats: Stats | None = None,
                 post_stats: Stats | None = None) -> np.ndarray:

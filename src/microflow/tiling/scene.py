@@ -11,6 +11,8 @@ Pipeline (rows flow top to bottom, nothing scene-sized is ever held)::
 Memory: one band of windows (the accumulator and the band read, ~``window`` x W), the rows kept as
 regularization context (``block + 2 halo + window`` rows), ``threads`` regularization tiles and
 GDAL's block cache (capped at 64 MB), whatever the scene height; the scene width enters linearly.
+Before each window-row the heap's free pages go back to the system (:mod:`.heap`), so that
+fragmentation does not make the resident set creep up from row to row.
 Progress: windows done / total on stderr (tqdm, ETA).
 """
 
@@ -29,6 +31,7 @@ from tqdm.auto import tqdm
 from microflow.io.raster import RasterPair, open_pair, pair_parameters
 from microflow.products.geotiff import ProductWriter, check_output_path
 from microflow.tiling.blending import Accumulator, mask_invalid, nodata_growth, predict_windows
+from microflow.tiling.heap import release_free_memory
 from microflow.tiling.normalization_stats import scene_statistics
 from microflow.tiling.plan import ScenePlan, plan_scene
 from microflow.tiling.predictors import Stats, WindowPredictor, normalization_of
@@ -62,6 +65,7 @@ def blended_bands(pair: RasterPair, plan: ScenePlan, predictor: WindowPredictor,
     for k, origin in enumerate(grid.row_origins):
         origin = int(origin)
         acc.advance(origin)
+        release_free_memory()  # what the last rows' windows and regularization tiles freed
         top, bottom = max(origin - grow, 0), min(origin + rows + grow, grid.height)
         band = np.stack(pair.read(Window(0, top, grid.width, bottom - top)))
         windows = [(origin, int(col)) for col in grid.col_origins]
@@ -75,7 +79,7 @@ def blended_bands(pair: RasterPair, plan: ScenePlan, predictor: WindowPredictor,
         if bar is not None:
             bar.update(len(windows) - done)  # windows without data are skipped, count them done
         n = grid.rows_finished_after(k) - origin
-        yield origin, mask_invalid(acc.result()[:, :n], band, grow, (origin - top, 0))
+        yield origin, mask_invalid(acc.result(n), band, grow, (origin - top, 0))
 
 
 def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, band: int = 1,
