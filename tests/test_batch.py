@@ -1,6 +1,7 @@
 """Batch processing: products per pair, a failing pair reported, re-runs skip finished pairs."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -95,3 +96,23 @@ def test_cli_exit_status_and_summary_table(pairs_csv, tmp_path, capsys):
     assert main(["batch", str(pairs_csv.parent / "good.csv"), "--out", str(out), "--method", "freqcorr",
                  "--quiet"]) == 0
     assert "0 ok, 1 skipped, 0 failed" in capsys.readouterr().out
+
+
+def test_cli_batch_passes_nodata_and_align_to_every_pair(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    _tif(data / "pre.tif", seed=1)
+    post = _tif(data / "post.tif", seed=2)
+    with rasterio.open(post, "r+") as ds:
+        image = ds.read(1)
+        image[:, 40:] = 0  # undeclared no-data at the right edge
+        ds.write(image, 1)
+    (data / "pairs.csv").write_text("pre.tif,post.tif,edge\n")
+    for name, extra in (("plain", []), ("nodata", ["--nodata", "0"])):
+        assert main(["batch", str(data / "pairs.csv"), "--out", str(tmp_path / name), "--method", "freqcorr",
+                     "--quiet", "--align", "resample", *extra]) == 0
+    with rasterio.open(tmp_path / "plain" / "edge.tif") as plain, rasterio.open(tmp_path / "nodata" / "edge.tif") as masked:
+        assert np.isfinite(plain.read(1)[:, 40:]).all() and np.isnan(masked.read(1)[:, 40:]).all()
+        assert json.loads(masked.tags()["PARAMETERS"])["align"] == "resample:cubic"
+        assert masked.tags()["ALIGNMENT"] == "exact"  # one grid: nothing needed resampling
+    capsys.readouterr()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from microflow.cli.common import add_method_options, add_param_option, parse_params
+from microflow.cli.common import add_grid_options, add_method_options, add_param_option, alignment, parse_params
 
 
 
@@ -22,13 +22,15 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="recompute pairs whose product exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_param_option(p)
+    add_grid_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from microflow.batch import format_summary, run_batch
 
-    results = run_batch(args.pairs, args.out, args.method, parse_params(args.param), units=args.units,
+    params = {**parse_params(args.param), "align": alignment(args), "nodata": args.nodata}
+    results = run_batch(args.pairs, args.out, args.method, params, units=args.units,
                         band=args.band, overwrite=args.overwrite, progress=not args.quiet)
     print(format_summary(results))
     print(f"wrote {os.path.join(args.out, 'summary.csv')}", file=sys.stderr)

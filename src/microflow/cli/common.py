@@ -36,3 +36,26 @@ def add_method_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--band", type=int, default=1, help="1-based band index read from both images (default 1)")
     parser.add_argument("--units", default="pixel", choices=("pixel", "meter"),
                         help="units of EW/NS (default pixel)")
+
+
+def add_grid_options(parser: argparse.ArgumentParser) -> None:
+    """--align, --resampling and --nodata: pairs on two grids and undeclared no-data."""
+    grid = parser.add_argument_group("grids and no-data")
+    grid.add_argument("--align", choices=("exact", "resample"), default="exact",
+                      help="exact (default): estimate on the overlap of grids a whole number of pixels apart, "
+                           "never resample; resample: reproject post onto pre's grid when the CRS, pixel size "
+                           "or sub-pixel origin differ (recorded in the ALIGNMENT tag)")
+    grid.add_argument("--resampling", metavar="KERNEL",
+                      help="kernel of --align resample: nearest, bilinear, cubic (default), cubic_spline, lanczos")
+    grid.add_argument("--nodata", type=float, metavar="VALUE",
+                      help="value marking no data in both images besides their declared nodata (e.g. 0 for "
+                           "the zeros outside an L1C footprint)")
+
+
+def alignment(args) -> str:
+    """The ``align`` option of :func:`~microflow.api.estimate_files` from --align and --resampling."""
+    if args.resampling is None:
+        return args.align
+    if args.align != "resample":
+        raise ParameterError("--resampling needs --align resample")
+    return f"resample:{args.resampling}"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from microflow.cli.common import add_method_options, add_param_option, parse_params
-from microflow.errors import ParameterError
+from microflow.cli.common import add_grid_options, add_method_options, add_param_option, alignment, parse_params
 
 
 def positive(text: str) -> int:
@@ -30,26 +29,17 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_param_option(p)
 
-    grid = p.add_argument_group("grids and no-data")
-    grid.add_argument("--align", choices=("exact", "resample"), default="exact",
-                      help="exact (default): estimate on the overlap of grids a whole number of pixels apart, "
-                           "never resample; resample: reproject post onto pre's grid when the CRS, pixel size "
-                           "or sub-pixel origin differ (recorded in the ALIGNMENT tag)")
-    grid.add_argument("--resampling", metavar="KERNEL",
-                      help="kernel of --align resample: nearest, bilinear, cubic (default), cubic_spline, lanczos")
-    grid.add_argument("--nodata", type=float, metavar="VALUE",
-                      help="value marking no data in both images besides their declared nodata (e.g. 0 for "
-                           "the zeros outside an L1C footprint)")
+    add_grid_options(p)
 
     tiles = p.add_argument_group("windows")
     tiles.add_argument("--window", type=positive, metavar="PX",
-                       help="window side (default: MicroFlow 768 or the model's training window if larger; 512 for "
-                            "the correlators)")
+                       help="window side (default: fitted to the scene, up to 1504 px for MicroFlow and 1024 px "
+                            "for the correlators)")
     tiles.add_argument("--overlap", type=int, metavar="PX",
-                       help="overlap of neighbouring windows (default: window/4, and at least a "
-                            "correlator's own window)")
+                       help="overlap of neighbouring windows (default: 192 px for MicroFlow, two correlation "
+                            "windows for a correlator, a quarter of the window for the optical flows)")
     tiles.add_argument("--batch-size", type=positive, metavar="N",
-                       help="windows per batch (default: about 1 megapixel, e.g. 4 of 512² or 1 of 768²)")
+                       help="windows per batch (default: about 1 megapixel, at least one window)")
 
     p.add_argument("--max-displacement", type=float, metavar="PX",
                    help="largest displacement to measure [px]: MicroFlow works coarse to fine beyond its trained "
@@ -80,15 +70,6 @@ def regularization_params(args) -> dict:
     """The --lambda/--epsilon/--reg-iters values that were given, as solver keywords."""
     given = {"lam": args.reg_lambda, "eps": args.epsilon, "outer_iters": args.reg_iters}
     return {key: value for key, value in given.items() if value is not None}
-
-
-def alignment(args) -> str:
-    """The ``align`` option of :func:`~microflow.api.estimate_files` from --align and --resampling."""
-    if args.resampling is None:
-        return args.align
-    if args.align != "resample":
-        raise ParameterError("--resampling needs --align resample")
-    return f"resample:{args.resampling}"
 
 
 def run(args) -> int:

@@ -13,10 +13,18 @@ reference_import    converter of the authors' checkpoints
 ==================  ====================================================================
 """
 
-from microflow.model.geoflownet import GeoFlowNet, build_geoflownet, count_parameters
-from microflow.model.loss import end_point_error, sequence_loss
-from microflow.model.microflow_net import MicroFlowNet, build_microflow
-from microflow.model.warp import warp_backward
+import importlib
 
-__all__ = ["GeoFlowNet", "MicroFlowNet", "build_geoflownet", "build_microflow", "count_parameters",
-           "end_point_error", "sequence_loss", "warp_backward"]
+#: public name -> submodule; imported on first use (PEP 562), so that the numpy-only
+#: ``microflow.model.normalization`` does not import torch (3 s of a correlator's cold start)
+_EXPORTS = {"GeoFlowNet": "geoflownet", "build_geoflownet": "geoflownet", "count_parameters": "geoflownet",
+            "end_point_error": "loss", "sequence_loss": "loss", "MicroFlowNet": "microflow_net",
+            "build_microflow": "microflow_net", "warp_backward": "warp"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"microflow.model.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'microflow.model' has no attribute {name!r}")
