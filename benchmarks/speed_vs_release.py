@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "--repeats", str(args.repeats)]),
                 "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
                 "date": time.strftime("%Y-%m-%d")}
+    # through JSON once (paths become strings): the reports are written from what the file holds
     summary = json.loads(json.dumps({"settings": settings, "rows": rows,
                                      "checks": [{"text": t, "pass": ok} for t, ok in checks]}, default=str))
     text = markdown(summary)

@@ -6,9 +6,9 @@ Defaults
     16, that needs no more windows per axis, so no ragged last window is computed for nothing).
     overlap: a quarter of the window, at most the predictor's ``preferred_overlap`` (MicroFlow: 192 px;
     a correlator: twice its correlation window), and for a correlator at least its own correlation
-    window, so that each window's NaN half-window border lies inside a neighbour's interior. regularize: "ltv" for MicroFlow, "none" for the
-    classical methods (they have their own window averaging; log-TV on them is available with
-    ``regularize="ltv"``).
+    window, so that each window's NaN half-window border lies inside a neighbour's interior.
+    regularize: "ltv" for MicroFlow, "none" for the classical methods (they have their own window
+    averaging; log-TV on them is available with ``regularize="ltv"``).
 
 Regularization tiles
     The regularizer runs on blocks of ``block`` x ``block`` pixels plus a ``halo`` of context on every
