@@ -10,6 +10,10 @@ grid, x = column (right), y = row (down); a ground feature at pre pixel p appear
 
 __version__ = "0.1.0"
 
+from microflow.hugepages import enable_torch_huge_pages  # noqa: E402
+
+enable_torch_huge_pages()  # before torch's first allocation: see microflow.hugepages
+
 from microflow.errors import MicroflowError  # noqa: E402
 from microflow.methods.base import DisplacementField  # noqa: E402
 
