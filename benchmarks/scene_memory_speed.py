@@ -34,6 +34,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
+from microflow.hugepages import environment_without_our_settings
 from microflow.synth.shift import fourier_shift
 
 BLOCK_ROWS = 512
@@ -103,9 +104,10 @@ def fresh_model(path: Path, config_path: Path) -> Path:
 
 
 def run_measured(command: list[str]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS in GB) of one child process."""
+    """(wall seconds, CPU seconds, peak RSS in GB) of one child process, in the user's environment
+    (without the allocator setting importing microflow made here: each version decides its own)."""
     start = time.perf_counter()
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, env=environment_without_our_settings())
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:

@@ -58,3 +58,14 @@ def test_importing_microflow_sets_it_before_torch_allocates():
     env = {k: v for k, v in __import__("os").environ.items() if k != TORCH_VARIABLE}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
     assert out == (["1", "True"] if out[1] == "True" else ["None", "False"])
+
+
+def test_children_can_get_the_users_environment():
+    code = ("import os, microflow, microflow.hugepages as h; "
+            "print(h.TORCH_VARIABLE in os.environ, h.TORCH_VARIABLE in h.environment_without_our_settings())")
+    env = {k: v for k, v in __import__("os").environ.items() if k != TORCH_VARIABLE}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
+    assert out[1] == "False"
+    kept = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**env, TORCH_VARIABLE: "0"}).stdout.split()
+    assert kept == ["True", "True"]  # a value the user set is the user's: children keep it

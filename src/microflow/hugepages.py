@@ -42,4 +42,17 @@ def enable_torch_huge_pages(environ=os.environ, setting: Path = THP_SETTING) -> 
     if not huge_pages_available(setting):
         return False
     environ[TORCH_VARIABLE] = "1"
+    if environ is os.environ:
+        _SET_HERE.add(TORCH_VARIABLE)
     return True
+
+
+_SET_HERE: set[str] = set()   # variables this module put into os.environ
+
+
+def environment_without_our_settings() -> dict[str, str]:
+    """``os.environ`` as the user had it: without the variable :func:`enable_torch_huge_pages` set.
+
+    For child processes that must not inherit the setting, e.g. a benchmark timing another version
+    of this package as its users run it."""
+    return {k: v for k, v in os.environ.items() if k not in _SET_HERE}
