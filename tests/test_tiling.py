@@ -355,3 +355,24 @@ def test_correlators_tile_with_an_overlap_of_two_correlation_windows():
     assert (plan.grid.window, plan.grid.count) == (1024, 1)
     plan, _ = plan_scene((3000, 3000), "freqcorr")
     assert plan.grid.overlap == 64 and plan.grid.window <= 1024
+
+
+def test_threads_become_a_correlators_fft_workers_unless_its_params_say(monkeypatch):
+    import microflow.tiling.predictors as predictors
+    from microflow.methods import get_method
+    from microflow.tiling.predictors import ClassicalPredictor, PredictorSpec
+
+    seen = []
+    freqcorr = get_method("freqcorr")
+
+    def spy(pre, post, window=32, step=8, workers=1, **kw):
+        seen.append(workers)
+        return freqcorr(pre, post, window=window, step=step, workers=workers, **kw)
+
+    monkeypatch.setattr(predictors, "get_method", lambda name: spy if name == "freqcorr" else get_method(name))
+    images = np.random.default_rng(0).normal(size=(1, 64, 64)).astype(np.float32)
+    PredictorSpec("freqcorr", {}, threads=2).build().predict(images, images)
+    PredictorSpec("freqcorr", {"workers": 1}, threads=2).build().predict(images, images)
+    PredictorSpec("freqcorr", {}).build().predict(images, images)
+    assert seen == [2, 1, 1]
+    assert ClassicalPredictor("ncc", threads=2).predict(images, images).shape == (1, 3, 64, 64)  # no workers: unchanged

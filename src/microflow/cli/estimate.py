@@ -49,7 +49,7 @@ def register(sub) -> None:
                          help="MicroFlow weights: shipped model name or .safetensors file (default: compact)")
     compute.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default auto)")
     compute.add_argument("--threads", type=positive, metavar="N",
-                         help="CPU threads for torch (with --dask: threads per worker)")
+                         help="CPU threads: torch's, or a correlator's FFT workers (with --dask: threads per worker)")
 
     reg = p.add_argument_group("regularization")
     reg.add_argument("--regularize", choices=("ltv", "tv", "none"),

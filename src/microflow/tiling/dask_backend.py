@@ -36,6 +36,7 @@ import contextlib
 import os
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 from rasterio.windows import Window
@@ -107,8 +108,8 @@ def lazy_images(pre_path, post_path, band: int, chunks: tuple[tuple[int, ...], t
 def blend_task(images: np.ndarray, plan: ScenePlan, stats: tuple[Stats, Stats], margin: tuple[int, int],
                block_info=None) -> np.ndarray:
     """Blended (3, h, w) field of one block from its (2, h + 2 margin, w + 2 margin) NaN-padded input."""
-    predictor = cached_predictor(plan.spec)
-    plan.limit_threads(1)  # the worker's threads run tasks side by side, each on one torch thread
+    predictor = cached_predictor(replace(plan.spec, threads=1))  # the worker's threads run tasks side
+    plan.limit_threads(1)                                        # by side, each on one thread
     (_, (row0, row1), (col0, col1)) = block_info[None]["array-location"]
     origin = (row0 - margin[0], col0 - margin[1])
     return blend_region(images, origin, (row0, row1, col0, col1), plan.grid, predictor, stats,

@@ -63,6 +63,7 @@ class ClassicalPredictor:
     params: dict = field(default_factory=dict)
     preferred_window: int = CLASSICAL_WINDOW
     normalization: str = "robust"
+    threads: int = 1   # a method's own threads (freqcorr's ``workers``) unless its params set them
 
     @property
     def preferred_overlap(self) -> int | None:
@@ -74,11 +75,14 @@ class ClassicalPredictor:
     def predict(self, pre: np.ndarray, post: np.ndarray, pre_stats: Stats | None = None,
                 post_stats: Stats | None = None) -> np.ndarray:
         estimate = get_method(self.method)
+        params = dict(self.params)
+        if "workers" in inspect.signature(estimate).parameters:
+            params.setdefault("workers", self.threads)
         out = np.empty((len(pre), 3) + pre.shape[1:], np.float32)
         for i, (a, b) in enumerate(zip(pre, post)):
             a = _normalized(a, pre_stats)
             b = _normalized(b, post_stats)
-            result = estimate(a, b, **self.params)
+            result = estimate(a, b, **params)
             out[i] = (result.dx, result.dy, result.confidence)
         return out
 
@@ -115,7 +119,7 @@ class PredictorSpec:
 
             settings = {"device": self.device, "threads": self.threads, "batch_size": self.batch_size}
             return MicroFlowEstimator(**{**settings, **self.params})
-        return ClassicalPredictor(self.method, dict(self.params))
+        return ClassicalPredictor(self.method, dict(self.params), threads=self.threads or 1)
 
 
 _PREDICTORS: dict[str, WindowPredictor] = {}
