@@ -12,7 +12,7 @@ cross-band null pairs of :func:`microflow.analysis.null_pairs.null_pairs` (Lands
    carry a constant misregistration; the error against zero is reported beside it);
 4. per-pixel Spearman correlation between sigma and EPE >= 0.4 (default method; test-split pixels).
 
-sigma is what the products carry: the table of the method's calibration key applied to the final
+sigma is what the products carry: the model of the method's calibration key applied to the final
 field (:mod:`microflow.uncertainty`). The fields are those of ``model_acceptance.py``
 (``estimate_arrays`` then the regularizer with its defaults).
 
@@ -20,24 +20,23 @@ field (:mod:`microflow.uncertainty`). The fields are those of ``model_acceptance
 
 Writes ``docs/UNCERTAINTY.md``; exit status 1 if a criterion fails. ``--per-category 10`` is a
 quick check (the first pairs of the same split). The fields' per-pixel features are cached in
-``--cache`` (a new calibration is then checked in seconds; delete the folder after changing a method).
+``--cache`` (a new calibration is then checked in a minute; delete the folder after changing a method).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from microflow.analysis.metrics import fault_zone
 from microflow.analysis.null_pairs import null_pairs
-from microflow.analysis.sigma_eval import concat, final_field, pixel_table, spearman, split_key
+from microflow.analysis.sigma_eval import cached_fields, concat, pixel_table, spearman, split_key
 from microflow.synth.faultdeform import read_sample
 from microflow.synth.folder import SplitJob, write_split
-from microflow.uncertainty import coverage_of, sigma_model
+from microflow.uncertainty import FEATURES, coverage_of, sigma_model
 
 KEYS = ("microflow+ltv", "freqcorr")
 NAMES = {"0": "very small", "1": "small", "2": "large"}
@@ -46,41 +45,26 @@ SPEARMAN_PIXELS = 400_000   # random pixels of the pooled test split for the ran
 
 
 def with_sigma(table: dict, model) -> dict:
-    return {**table, "sigma": model.table.lookup(table["confidence"], table["gradient"])}
+    return {**table, "sigma": model.regression.predict({f: table[f] for f in FEATURES})}
 
 
 def field_features(key: str, samples: list, nulls: list, model_name: str, cache: Path | None) -> tuple[dict, float]:
     """{group: pixel table} of ``key`` on the test pairs (groups "0", "1", "2", "near", "null",
-    "null_zero") and the seconds spent; read from / saved to ``cache`` (.npz) so that a new
-    calibration file is checked without recomputing the fields."""
-    if cache is not None and cache.is_file():
-        data = np.load(cache)
-        groups: dict = {}
-        for name in data.files:
-            if "|" in name:
-                group, column = name.split("|")
-                groups.setdefault(group, {})[column] = data[name]
-        return groups, float(data["seconds"])
+    "null_zero") and the seconds its fields took; the fields are read from / saved to ``cache``
+    (.npz) so that a new calibration file is checked without recomputing them."""
     method, _ = split_key(key)
     params = {"model": model_name} if method == "microflow" else {}
+    pairs = [(s.pre, s.post) for s in samples] + [(pre, post) for _, pre, post in nulls]
+    fields, seconds = cached_fields(key, pairs, params, cache)
     tables: dict[str, list] = {"0": [], "1": [], "2": [], "near": [], "null": [], "null_zero": []}
-    start = time.perf_counter()
-    for sample in samples:
-        dx, dy, conf = final_field(sample.pre, sample.post, key, params)
+    for sample, (dx, dy, conf) in zip(samples, fields):
         tables[str(sample.category)].append(pixel_table(dx, dy, conf, sample.flow))
         tables["near"].append(pixel_table(dx, dy, conf, sample.flow, region=fault_zone(sample.fault_mask)))
-    for _, pre, post in nulls:
-        dx, dy, conf = final_field(pre, post, key, params)
+    for dx, dy, conf in fields[len(samples):]:
         zero = np.zeros((2,) + dx.shape, np.float32)
         tables["null"].append(pixel_table(dx, dy, conf, zero, centre=True))
         tables["null_zero"].append(pixel_table(dx, dy, conf, zero))
-    groups = {name: concat(t) for name, t in tables.items() if t}
-    seconds = time.perf_counter() - start
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, seconds=np.array(seconds),
-                 **{f"{g}|{c}": v for g, cols in groups.items() for c, v in cols.items()})
-    return groups, seconds
+    return {name: concat(t) for name, t in tables.items() if t}, seconds
 
 
 def evaluate_key(key: str, groups: dict, seconds: float, model_name: str) -> dict:
@@ -155,7 +139,7 @@ def main() -> int:
         keys.insert(0, KEYS[0])
     results = {}
     for key in keys:
-        cache = (Path(args.cache) / f"uncertainty_{key}_{args.per_category}_{args.size}_{args.null_count}_"
+        cache = (Path(args.cache) / f"fields_{key}_{args.per_category}_{args.size}_{args.null_count}_"
                  f"{args.null_size}_{args.model}.npz") if args.cache else None
         groups, seconds = field_features(key, samples, nulls, args.model, cache)
         results[key] = evaluate_key(key, groups, seconds, args.model)
@@ -167,7 +151,7 @@ def main() -> int:
     command = "python benchmarks/uncertainty.py" + ("" if args.per_category == 60 else f" --per-category {args.per_category}")
     Path(args.report).write_text(
         "# Calibrated uncertainty: coverage of the sigma band on the test split (issue 12)\n\n"
-        f"Regenerate: `{command}`. sigma = the product's band 4 (the calibration tables of "
+        f"Regenerate: `{command}`. sigma = the product's band 4 (the calibration models of "
         "`src/microflow/weights/sigma_calibration.json`, fitted on the VALIDATION split by `scripts/fit_sigma.py`). "
         f"Test split of `benchmarks/model_acceptance.py`: {args.per_category} pairs per category, {args.size}² px, "
         "seed 2025, Landsat-8 test area; interior pixels (16 px border excluded); near trace = within 5 px of the "

@@ -14,11 +14,13 @@ from microflow.methods.base import DisplacementField
 from microflow.products.geotiff import read_product, write_product
 from microflow.tiling.plan import Regularization
 from microflow.tiling.row_stream import regularized_tiles
-from microflow.uncertainty import (CALIBRATION_FILE, SigmaModel, SigmaTable, coverage_of, field_gradient, fit_table,
-                                   sigma_model)
-from microflow.uncertainty.table import monotone
+from microflow.uncertainty import (CALIBRATION_FILE, FEATURES, SIGMA_HALO, SigmaModel, SigmaRegression, coverage_of,
+                                   field_gradient, fit_balanced, fit_regression, sigma_features, sigma_model)
+from microflow.uncertainty.features import neighbourhood_max, regional_mean
 
-TABLE = SigmaTable((0.5,), (0.01, 0.1), ((0.4, 0.6, 1.0), (0.1, 0.2, 0.5)))
+# log sigma = -2 - 1.5 c + 0.5 log10(g + 1e-4) + 0.3 log10(g_near + 1e-4) - 1.0 c_region (no inner knots)
+REGRESSION = SigmaRegression({"confidence": (0.0, 1.0), "gradient": (-4.0, 0.0), "gradient_near": (-4.0, 0.0),
+                              "confidence_region": (0.0, 1.0)}, (-2.0, -1.5, 0.5, 0.3, -1.0))
 
 
 def test_gradient_of_a_ramp_and_nan_handling():
@@ -41,38 +43,83 @@ def test_gradient_on_blocks_with_a_two_pixel_halo_equals_the_whole_field():
     np.testing.assert_array_equal(block, whole[10:30, 20:40])
 
 
-def test_lookup_is_monotone_and_nan_follows_the_field():
-    conf = np.array([0.0, 0.9, 0.9, 0.9, np.nan, 0.2])
-    grad = np.array([0.0, 0.0, 0.05, 1.0, 0.0, np.nan])
-    sigma = TABLE.lookup(conf, grad)
-    np.testing.assert_allclose(sigma[:5], [0.4, 0.1, 0.2, 0.5, 0.4])  # NaN confidence: the lowest bin
-    assert np.isnan(sigma[5])
-    raw = np.random.default_rng(1).random((6, 7))
-    for envelope in ("upper", "mean"):
-        values = monotone(raw, envelope)
-        assert (np.diff(values, axis=1) >= 0).all() and (np.diff(values, axis=0) <= 0).all()
-    assert (monotone(raw, "upper") >= raw).all() and not (monotone(raw, "mean") >= raw).all()
-    ordered = np.add.outer(-np.arange(6.0), np.arange(7.0))  # already monotone: kept as is
-    np.testing.assert_array_equal(monotone(ordered, "mean"), ordered)
+def test_neighbourhood_max_and_regional_mean_ignore_nan_and_the_outside():
+    v = np.zeros((9, 9), np.float32)
+    v[4, 4] = 1.0
+    v[0, 0] = np.nan
+    top = neighbourhood_max(v, 2)
+    assert top[2:7, 2:7].min() == 1.0 and top[1, 1] == 0.0 and np.isnan(top[0, 0])
+    ones = np.ones((9, 9), np.float32)
+    ones[0, 0] = np.nan
+    mean = regional_mean(np.where(np.isnan(ones), np.nan, np.arange(81, dtype=np.float32).reshape(9, 9)), 1)
+    assert mean[0, 1] == pytest.approx(np.mean([1, 2, 9, 10, 11]))  # the NaN corner and the outside are not counted
+    assert mean[4, 4] == pytest.approx(40.0)
 
 
-def test_fit_recovers_a_known_scale_and_fills_empty_bins():
+def test_features_on_blocks_with_the_sigma_halo_equal_the_whole_field():
+    rng = np.random.default_rng(4)
+    dx, dy = rng.normal(0, 0.1, (2, 90, 100)).astype(np.float32)
+    dx[40:44, 50:60] = np.nan
+    dy[np.isnan(dx)] = np.nan
+    conf = rng.random((90, 100)).astype(np.float32)
+    conf[5, 5] = np.nan  # NaN confidence reads as 0
+    whole = sigma_features(dx, dy, conf)
+    h = SIGMA_HALO
+    rows, cols = slice(30 - h, 60 + h), slice(40 - h, 70 + h)
+    block = sigma_features(dx[rows, cols], dy[rows, cols], conf[rows, cols])
+    for name in FEATURES:
+        np.testing.assert_allclose(block[name][h:-h, h:-h], whole[name][30:60, 40:70], rtol=1e-6, atol=1e-7,
+                                   err_msg=name)
+    assert whole["confidence"][5, 5] == 0.0 and np.isnan(whole["confidence_region"][40, 50])
+    assert np.isnan(block["gradient"]).sum() == np.isnan(dx[rows, cols]).sum()
+
+
+def test_regression_prediction_follows_its_formula_and_nan():
+    feats = {"confidence": np.array([0.9, 0.2, 0.9]), "gradient": np.array([0.01, 0.01, np.nan]),
+             "gradient_near": np.array([0.1, 0.1, 0.1]), "confidence_region": np.array([0.8, 0.5, 0.8])}
+    sigma = REGRESSION.predict(feats)
+    expected = np.exp(-2 - 1.5 * 0.9 + 0.5 * np.log10(0.0101) + 0.3 * np.log10(0.1001) - 0.8)
+    assert sigma[0] == pytest.approx(expected, rel=1e-5) and sigma[1] > sigma[0] and np.isnan(sigma[2])
+    beyond = dict(feats, gradient=np.array([50.0, 50.0, 50.0]))  # clipped to the outer knot (log10 g <= 0)
+    assert REGRESSION.predict(beyond)[0] == pytest.approx(REGRESSION.predict(dict(feats, gradient=np.ones(3)))[0])
+    assert SigmaRegression.from_dict(json.loads(json.dumps(REGRESSION.to_dict()))) == REGRESSION
+
+
+def test_fit_recovers_a_known_quantile_and_balances_groups():
     rng = np.random.default_rng(2)
-    n = 200_000
-    conf = rng.random(n)
-    grad = rng.random(n)
-    scale = np.where(conf > 0.5, 0.05, 0.2) * (1 + 2 * (grad > 0.5))  # per-axis Gaussian std [px]
-    error = scale * np.hypot(rng.normal(size=n), rng.normal(size=n))  # Rayleigh: q68 = 1.51 s
-    table = fit_table(conf, grad, error, conf_bins=2, grad_bins=2, min_count=100, rescale=False)
-    expected = np.sqrt(-2 * np.log(0.32)) * np.array([[0.2, 0.6], [0.05, 0.15]])
-    np.testing.assert_allclose(np.asarray(table.values), expected, rtol=0.03)
-    assert coverage_of(table.lookup(conf, grad), error) == pytest.approx(0.68, abs=0.01)
-    wrong = np.where(conf > 0.5, 3.0, 1.0) * error  # an order that breaks monotonicity is smoothed, then
-    rescaled = fit_table(conf, grad, wrong, conf_bins=2, grad_bins=2, min_count=100)  # rescaled to 68 %
-    assert coverage_of(rescaled.lookup(conf, grad), wrong) == pytest.approx(0.68, abs=0.002)
-    sparse = fit_table(conf[:1000], grad[:1000], error[:1000], conf_bins=4, grad_bins=4, min_count=300)
-    assert np.isfinite(np.asarray(sparse.values)).all()  # thin bins took a neighbour's value
-    assert SigmaTable.from_dict(json.loads(json.dumps(table.to_dict()))) == table
+    n = 120_000
+    feats = {"confidence": rng.random(n), "gradient": 10 ** rng.uniform(-3, -1, n),
+             "gradient_near": 10 ** rng.uniform(-3, -1, n), "confidence_region": rng.random(n)}
+    scale = 0.05 * np.exp(-1.2 * feats["confidence"]) * (feats["gradient"] / 1e-2) ** 0.4  # per-axis std [px]
+    error = scale * np.hypot(rng.normal(size=n), rng.normal(size=n))  # Rayleigh: q68 = 1.51 scale
+    model = fit_regression(feats, error, knots=4)
+    truth = np.sqrt(-2 * np.log(0.32)) * scale
+    ratio = model.predict(feats) / truth
+    assert np.median(np.abs(np.log(ratio))) < 0.08  # within ~8 % of the true 68 % radius
+    assert coverage_of(model.predict(feats), error) == pytest.approx(0.68, abs=0.003)
+    worse = error * np.where(np.arange(n) < n // 10, 3.0, 1.0)  # a small group with 3x the errors
+    group = np.arange(n) < n // 10
+    weights = np.where(group, 0.5 / group.sum(), 0.5 / (~group).sum())
+    balanced = fit_regression(feats, worse, weights, knots=4)
+    assert coverage_of(balanced.predict(feats), worse, weights) == pytest.approx(0.68, abs=0.003)
+    unweighted = coverage_of(fit_regression(feats, worse, knots=4).predict(feats)[group], worse[group])
+    assert coverage_of(balanced.predict(feats)[group], worse[group]) > unweighted + 0.05
+
+
+def test_balanced_fit_moves_each_group_toward_the_target_coverage():
+    rng = np.random.default_rng(6)
+    n = 40_000
+    feats = {"confidence": rng.random(n), "gradient": 10 ** rng.uniform(-3, -1, n)}
+    label = np.where(feats["confidence"] + rng.normal(0, 0.3, n) > 0.8, "b", "a")  # overlaps in the features
+    error = 0.05 * np.hypot(rng.normal(size=n), rng.normal(size=n)) * np.where(label == "b", 3.0, 1.0)
+    weights = np.where(label == "b", 0.5 / (label == "b").sum(), 0.5 / (label == "a").sum())
+    plain = fit_regression(feats, error, weights, knots=4, steps=600).predict(feats)
+    gap_plain = max(abs(coverage_of(plain[label == g], error[label == g]) - 0.68) for g in "ab")
+    model, cover = fit_balanced(feats, error, label, rounds=4, knots=4, steps=600)
+    gap = max(abs(c - 0.68) for c in cover.values())
+    assert gap_plain > 0.05 and gap < 0.5 * gap_plain
+    assert model.meta["levels"]["b"] > 0.68 > model.meta["levels"]["a"]
+    assert cover == {g: coverage_of(model.predict(feats)[label == g], error[label == g]) for g in "ab"}
 
 
 def test_regularization_blocks_carry_sigma_nan_where_the_field_is_nan():
@@ -83,13 +130,13 @@ def test_regularization_blocks_carry_sigma_nan_where_the_field_is_nan():
     dy = np.zeros_like(dx)
     dy[np.isnan(dx)] = np.nan
     conf = np.full_like(dx, 0.8)
-    model = SigmaModel("test", TABLE)
+    model = SigmaModel("test", REGRESSION)
     reg = Regularization("none", block=64, sigma=model)
     field = np.stack([dx, dy, conf])
     out = np.full((4,) + dx.shape, np.nan, np.float32)
     for row, col, tile in regularized_tiles(iter([(0, field)]), 100, 90, reg, 100):
         out[:, row:row + tile.shape[1], col:col + tile.shape[2]] = tile
-    np.testing.assert_array_equal(out[3], model(dx, dy, conf))  # blocks with a 2 px halo = whole field
+    np.testing.assert_allclose(out[3], model(dx, dy, conf), rtol=1e-5)  # blocks with the halo = whole field
     assert np.isnan(out[3][30:40, 10:20]).all() and np.isfinite(out[3][50:, :]).all()
     assert out[3][5, 45] > out[3][5, 10]  # sigma grows at the step
 
@@ -131,9 +178,9 @@ def test_shipped_calibration_covers_every_method_and_the_model():
     data = json.loads(CALIBRATION_FILE.read_text())
     assert data["split"] == "validation"
     for key in ("microflow+ltv", "microflow", "freqcorr", "ncc", "farneback"):
-        table = SigmaTable.from_dict(data["tables"][key])
-        assert (np.asarray(table.values) > 0).all()
-    assert data["tables"]["microflow+ltv"]["meta"]["model_sha256"] == file_sha256(resolve_model("compact"))
+        model = SigmaRegression.from_dict(data["models"][key])
+        assert model.features == FEATURES and np.isfinite(model.coef).all() and model.scale > 0
+    assert data["models"]["microflow+ltv"]["meta"]["model_sha256"] == file_sha256(resolve_model("compact"))
     assert sigma_model("freqcorr").key == "freqcorr" and sigma_model("microflow", "ltv").key == "microflow+ltv"
     with pytest.warns(UserWarning, match="no sigma calibration"):
         assert sigma_model("tvl1") is None

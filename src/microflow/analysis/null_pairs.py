@@ -66,12 +66,14 @@ def radiometric_pair(image: np.ndarray, rng: np.random.Generator) -> tuple[np.nd
 
 
 def null_pairs(count_per_combination: int = 2, size: int = 512, seed: int = DEFAULT_SEED,
-               source: str = "landsat", cache_dir_path=None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+               source: str = "landsat", cache_dir_path=None,
+               split: str = "test") -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Zero-motion pairs ``[(name, pre, post)]`` (float32 ``(size, size)``), deterministic for ``seed``.
 
     Landsat: ``count_per_combination`` windows per band combination, named ``"B2/B3#0"`` ...
     (pre = first band, post = second); skimage: ``count_per_combination`` pairs named
-    ``"skimage#0"`` ... . ``size`` [px] must fit in the test area (no mirror tiling).
+    ``"skimage#0"`` ... . ``size`` [px] must fit in the ``split`` area (no mirror tiling). The
+    benchmarks use the test area (the default); fits, such as sigma's, use ``split="validation"``.
     """
     from microflow.synth.textures import LANDSAT_BANDS, TextureBank
 
@@ -79,10 +81,10 @@ def null_pairs(count_per_combination: int = 2, size: int = 512, seed: int = DEFA
         raise ParameterError(f"null-pair source must be one of {SOURCES}, got {source!r}")
     if int(count_per_combination) < 1 or int(size) < 1:
         raise ParameterError(f"count_per_combination and size must be >= 1, got {count_per_combination}, {size}")
-    bank = TextureBank("test", source, augment=False, cache_dir_path=cache_dir_path)
+    bank = TextureBank(split, source, augment=False, cache_dir_path=cache_dir_path)
     side = min(min(a.data.shape) for a in bank.areas)
     if size > side:
-        raise ParameterError(f"null-pair size {size} px exceeds the {side} px {source} test area")
+        raise ParameterError(f"null-pair size {size} px exceeds the {side} px {source} {split} area")
     pairs = []
     if source == "skimage":
         for k in range(count_per_combination):

@@ -4,14 +4,19 @@ A calibration key is a method and its post-regularization (``"microflow+ltv"`` i
 ``microflow estimate`` runs by default). :func:`final_field` runs it on an in-memory pair as the
 benchmarks do (:func:`microflow.api.estimate_arrays`, then the regularizer with its default
 parameters); :func:`pixel_table` gathers, over the interior (``border`` px excluded), each finite
-pixel's confidence, field gradient [px/px] and end-point error ``||d - d_true||`` [px].
+pixel's sigma features (:func:`microflow.uncertainty.sigma_features`) and end-point error
+``||d - d_true||`` [px].
 """
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 
-from microflow.uncertainty import field_gradient
+from microflow.uncertainty import FEATURES, sigma_features
 
 METHOD_KEYS = ("microflow+ltv", "microflow", "freqcorr", "ncc", "farneback")
 DEFAULT_BORDER = 16
@@ -37,6 +42,41 @@ def final_field(pre: np.ndarray, post: np.ndarray, key: str, params: dict | None
     return np.asarray(dx, np.float32), np.asarray(dy, np.float32), np.asarray(conf, np.float32)
 
 
+def cached_fields(key: str, pairs: list, params: dict | None, cache: Path | None) -> tuple[list, float]:
+    """``([(dx, dy, confidence)], seconds)`` of ``key`` on ``pairs`` [(pre, post)], read from / saved to
+    ``cache`` (.npz). A regularized key reuses the raw method's fields from the cache next to it
+    (``...{method}...`` in place of ``...{key}...``), computed first when missing: the regularizer
+    then runs on them, as :func:`final_field` does."""
+    if cache is not None and cache.is_file():
+        data = np.load(cache)
+        return [tuple(data[f"{i}|{c}"] for c in ("dx", "dy", "conf")) for i in range(len(pairs))], float(data["seconds"])
+    method, reg = split_key(key)
+    fields, seconds = [], 0.0
+    if reg != "none" and cache is not None:
+        from microflow.regularization import regularize
+
+        raw, seconds = cached_fields(method, pairs, params, cache.with_name(cache.name.replace(key, method)))
+        for n, (dx, dy, conf) in enumerate(raw):
+            start = time.perf_counter()
+            rx, ry = regularize(dx, dy, reg)
+            seconds += time.perf_counter() - start
+            fields.append((np.asarray(rx, np.float32), np.asarray(ry, np.float32),
+                           np.where(np.isnan(rx), np.float32(np.nan), conf).astype(np.float32)))
+            print(f"\r{key}: {n + 1}/{len(pairs)}", end="", file=sys.stderr, flush=True)
+    else:
+        for n, (pre, post) in enumerate(pairs):
+            start = time.perf_counter()
+            fields.append(final_field(pre, post, key, params))
+            seconds += time.perf_counter() - start
+            print(f"\r{key}: {n + 1}/{len(pairs)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, seconds=np.array(seconds),
+                 **{f"{i}|{c}": v for i, f in enumerate(fields) for c, v in zip(("dx", "dy", "conf"), f)})
+    return fields, seconds
+
+
 def interior(shape: tuple[int, int], border: int = DEFAULT_BORDER) -> np.ndarray:
     mask = np.zeros(shape, bool)
     mask[border:shape[0] - border, border:shape[1] - border] = True
@@ -45,23 +85,23 @@ def interior(shape: tuple[int, int], border: int = DEFAULT_BORDER) -> np.ndarray
 
 def pixel_table(dx, dy, conf, true_flow, border: int = DEFAULT_BORDER, region=None,
                 centre: bool = False) -> dict[str, np.ndarray]:
-    """{"confidence", "gradient", "error"} over the finite interior pixels (and ``region``).
+    """{feature: values, "error": values} over the finite interior pixels (and ``region``).
 
     ``error`` = ||d - d_true|| [px]; with ``centre=True`` the field's median (per component) is
     removed first, the error of a zero-motion pair that may carry a constant offset.
     """
-    grad = field_gradient(dx, dy)
+    features = sigma_features(dx, dy, conf)
     ex, ey = np.asarray(dx, np.float64) - true_flow[0], np.asarray(dy, np.float64) - true_flow[1]
     mask = interior(dx.shape, border) & np.isfinite(ex) & np.isfinite(ey)
     if region is not None:
         mask &= region
     if centre and mask.any():
         ex, ey = ex - np.median(ex[mask]), ey - np.median(ey[mask])
-    return {"confidence": conf[mask], "gradient": grad[mask], "error": np.hypot(ex, ey)[mask].astype(np.float32)}
+    return {**{k: v[mask] for k, v in features.items()}, "error": np.hypot(ex, ey)[mask].astype(np.float32)}
 
 
 def concat(tables: list[dict]) -> dict[str, np.ndarray]:
-    return {k: np.concatenate([t[k] for t in tables]) for k in ("confidence", "gradient", "error")}
+    return {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

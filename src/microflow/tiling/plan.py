@@ -19,9 +19,10 @@ Regularization tiles
 
 Uncertainty
     After the regularizer, each block (halo included) gets its calibrated ``sigma``
-    (:mod:`microflow.uncertainty`: confidence and the field's local gradient), then is cropped, so
-    sigma equals a whole-field computation. With regularization "none" the blocks still get a
-    ``SIGMA_HALO`` (2 px) halo for the gradient. Blocks come out as (4, h, w) [dx, dy, confidence, sigma].
+    (:mod:`microflow.uncertainty`: features of the confidence and of the field's gradient within
+    16 px), then is cropped, so sigma equals a whole-field computation. With regularization "none"
+    the blocks still get a ``SIGMA_HALO`` (16 px) halo for those features. Blocks come out as
+    (4, h, w) [dx, dy, confidence, sigma].
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Rows arrive top to bottom as ``(row_start, rows (C, n, W))``. :func:`regularized_tiles` regroups
 them into chunks of ``block`` rows, regularizes each chunk in ``block`` x ``block`` tiles with
-``reg.context`` px of context on every side (the halo; at least 2 px for sigma) and adds sigma (tiles in parallel threads, one torch thread each), yields the
+``reg.context`` px of context on every side (the halo; at least ``SIGMA_HALO`` px for sigma) and adds sigma (tiles in parallel threads, one torch thread each), yields the
 tiles (multiples of the product's 256 px tiles, so each product tile is written once), and keeps
 only the rows still needed as context: memory is bounded by ``block + 2 halo + window`` rows,
 whatever the scene height.

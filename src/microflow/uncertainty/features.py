@@ -1,20 +1,39 @@
 """Per-pixel features of a finished field that predict its error (no images needed).
 
+:func:`sigma_features` gives, per pixel (NaN where dx or dy is NaN):
+
+* ``confidence``: the method's confidence band, NaN read as 0 (no support);
+* ``gradient``: the local field gradient |grad d| below [px/px];
+* ``gradient_near``: the largest |grad d| within ``NEAR_RADIUS`` px (a (2r+1)² square): a pixel a few
+  pixels from a fault trace or an edge of the field has a small gradient of its own, but a large error;
+* ``confidence_region``: the mean confidence of the finite pixels within ``REGION_RADIUS`` px: a pair
+  that decorrelates over a whole area (radiometric change: season, band, clouds) prints texture
+  into the field over tens of pixels, which one pixel's confidence does not tell;
+* ``gradient_region``: the mean |grad d| within ``REGION_RADIUS`` px: a field rough over an area
+  (printed texture, a wide deformation zone) rather than at one line.
+
 ``gradient``: the joint Sobel gradient magnitude of the field [px/px]::
 
     |grad d| = sqrt(sum_{c in dx, dy} (S_col * c / 8)^2 + (S_row * c / 8)^2)
 
 with the 3x3 Sobel kernels S. A NaN neighbour is replaced by the centre pixel's value (so no-data
 edges do not print a step) and the array edge is replicated. The result at a pixel depends only
-on its 3x3 neighbourhood: a block with a halo of >= 1 px, cropped, equals the whole-field result
-(the tiler uses :data:`SIGMA_HALO` = 2 px). NaN where dx or dy is NaN.
+on its 3x3 neighbourhood. Every feature at a pixel depends only on the pixels within
+:data:`SIGMA_HALO` px (the neighbourhoods count only pixels inside the array), so a block with a halo
+of ``SIGMA_HALO`` px, cropped, equals the whole-field result (the tiler regularizes with at least that
+much context).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-SIGMA_HALO = 2          # px of context the features need on each side of a block (>= 1)
+from scipy import ndimage
+
+NEAR_RADIUS = 5         # px, half-side of the gradient_near square (11 x 11)
+REGION_RADIUS = 15      # px, half-side of the confidence_region square (31 x 31)
+SIGMA_HALO = max(NEAR_RADIUS, REGION_RADIUS) + 1   # px of context the features need on each side of a block
+FEATURES = ("confidence", "gradient", "gradient_near", "confidence_region", "gradient_region")
 _SMOOTH = (1.0, 2.0, 1.0)
 _DIFF = (-1.0, 0.0, 1.0)
 
@@ -52,3 +71,38 @@ def field_gradient(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     out = np.sqrt(total).astype(np.float32)
     out[bad] = np.nan
     return out
+
+
+def neighbourhood_max(values: np.ndarray, radius: int) -> np.ndarray:
+    """Largest finite value within ``radius`` px (a (2r+1)² square, in-array pixels only); NaN where
+    ``values`` is NaN."""
+    v = np.asarray(values, np.float32)
+    bad = np.isnan(v)
+    out = ndimage.maximum_filter(np.where(bad, -np.inf, v), size=2 * radius + 1, mode="nearest")
+    out[bad] = np.nan
+    return out
+
+
+def regional_mean(values: np.ndarray, radius: int) -> np.ndarray:
+    """Mean of the finite values within ``radius`` px (a (2r+1)² square, in-array pixels only)."""
+    v = np.asarray(values, np.float64)
+    ok = np.isfinite(v)
+    size = 2 * radius + 1
+    total = ndimage.uniform_filter(np.where(ok, v, 0.0), size=size, mode="constant", cval=0.0)
+    count = ndimage.uniform_filter(ok.astype(np.float64), size=size, mode="constant", cval=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0.5 / size ** 2, total / np.maximum(count, 1e-300), np.nan).astype(np.float32)
+
+
+def sigma_features(dx: np.ndarray, dy: np.ndarray, confidence: np.ndarray) -> dict[str, np.ndarray]:
+    """{name: (H, W) float32} of :data:`FEATURES` (module doc); NaN where dx or dy is NaN."""
+    grad = field_gradient(dx, dy)
+    bad = np.isnan(grad)
+    conf = np.where(np.isfinite(confidence), confidence, 0.0).astype(np.float32)
+    conf[bad] = np.nan
+    region = regional_mean(conf, REGION_RADIUS)
+    region[bad] = np.nan
+    gregion = regional_mean(grad, REGION_RADIUS)
+    gregion[bad] = np.nan
+    return {"confidence": conf, "gradient": grad, "gradient_near": neighbourhood_max(grad, NEAR_RADIUS),
+            "confidence_region": region, "gradient_region": gregion}
