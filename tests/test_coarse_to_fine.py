@@ -84,3 +84,19 @@ def test_default_microflow_measures_a_large_shift_that_the_native_range_misses()
         errors[max_displacement] = float(np.hypot(field.dx - shift[0], field.dy - shift[1])[inner].mean())
     assert errors[32.0] < 0.25
     assert errors[4.0] > 3.0
+
+
+def test_initial_field_reports_each_level_coarsest_first():
+    from microflow.methods.microflow import MicroFlowEstimator
+
+    est = MicroFlowEstimator("compact", threads=1)
+    pre, post = _shifted((12.3, -7.6))
+    a, b = (torch.from_numpy(est._normalized(img[None], None)[:, None]) for img in (pre, post))
+    levels: list = []
+    start = C.initial_field(est.net, a, b, 32.0, levels_out=levels)
+    assert [lv for lv, _ in levels] == [3, 2, 1]
+    assert [f.shape[-1] for _, f in levels] == [32, 64, 128]
+    fine = C.upsample_field(levels[-1][1], (256, 256))[0, :, 32:-32, 32:-32]
+    mean = fine.mean(dim=(1, 2))
+    assert abs(float(mean[0]) - 12.3) < 0.5 and abs(float(mean[1]) + 7.6) < 0.5
+    np.testing.assert_allclose(start[0, :, 32:-32, 32:-32].numpy(), fine.numpy(), atol=1e-5)  # gate open: f_0 = F

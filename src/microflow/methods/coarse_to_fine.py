@@ -90,9 +90,10 @@ def gate(field: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def initial_field(net, pre: torch.Tensor, post: torch.Tensor, max_displacement: float,
-                  iterations: int | None = None) -> torch.Tensor | None:
+                  iterations: int | None = None, levels_out: list | None = None) -> torch.Tensor | None:
     """Full-resolution starting field f_0 (B, 2, H, W) px for normalized (B, 1, H, W) images, or
-    None when no window of the batch reaches beyond the native range (run MicroFlow from zero)."""
+    None when no window of the batch reaches beyond the native range (run MicroFlow from zero).
+    ``levels_out``, when given, receives ``(level, f_level)`` per level, coarsest first (diagnostics)."""
     levels = pyramid_levels(max_displacement, tuple(pre.shape[-2:]))
     if levels == 0:
         return None
@@ -104,6 +105,8 @@ def initial_field(net, pre: torch.Tensor, post: torch.Tensor, max_displacement: 
         a, b = (renormalize(img) for img in pyramid[level])
         init = None if field is None else upsample_field(field, tuple(a.shape[-2:]))
         field = gaussian_smooth(net(a, b, iterations, init=init)[-1])
+        if levels_out is not None:
+            levels_out.append((level, field))
         if active is None:
             magnitude = torch.linalg.vector_norm(field, dim=1).flatten(1) * 2 ** level
             active = torch.quantile(magnitude, STOP_QUANTILE, dim=1) >= STOP_PX
