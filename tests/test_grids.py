@@ -181,6 +181,12 @@ def test_two_crs_work_with_resampling(other_crs, tmp_path, cli):
     # two cubic resamplings (the test's and the estimate's) cost a few hundredths of a pixel
     assert np.nanmedian(field.dx) == pytest.approx(DX, abs=0.03)
     assert np.nanmedian(field.dy) == pytest.approx(DY, abs=0.03)
+    from microflow.products.netcdf import read_product_any
+
+    rc, _, err = cli("estimate", *other_crs, "-o", tmp_path / "out.nc", "--method", "freqcorr", "--quiet", "-p",
+                     "window=32", "--align", "resample")
+    assert rc == 0, err
+    assert read_product_any(tmp_path / "out.nc")[1]["ALIGNMENT"] == tags["ALIGNMENT"]  # netCDF says it too
 
 
 def test_resampled_pair_is_the_same_in_dask(other_crs, tmp_path, client):

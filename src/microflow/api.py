@@ -112,7 +112,8 @@ def estimate_files(pre_path, post_path, out_path, method: str = DEFAULT_METHOD, 
             geotiff = os.path.join(scratch, "product.tif")
             summary = _run_tiler(pre_path, post_path, geotiff, method, dask, dask_scheduler, dask_workers, settings)
             field, tags, profile = read_product(geotiff, as_field=True)
-            write_netcdf(out_path, field, profile, method, units, json.loads(tags.get("PARAMETERS", "{}")))
+            write_netcdf(out_path, field, profile, method, units, json.loads(tags.get("PARAMETERS", "{}")),
+                         alignment=tags.get("ALIGNMENT"))
         summary["output"] = out_path
     else:
         summary = _run_tiler(pre_path, post_path, out_path, method, dask, dask_scheduler, dask_workers, settings)

@@ -152,9 +152,13 @@ def netcdf_engine() -> str:
 
 
 def write_netcdf(path: str | os.PathLike, field, profile: dict, method: str = "unknown", units: str = "pixel",
-                 parameters: dict | None = None) -> str:
-    """Write an internal field as a CF-1.8 netCDF product (atomic: temporary file, then rename)."""
-    return write_dataset(path, to_xarray(field, profile, method, units, parameters))
+                 parameters: dict | None = None, alignment: str | None = None) -> str:
+    """Write an internal field as a CF-1.8 netCDF product (atomic: temporary file, then rename);
+    ``alignment``, the tiler's ALIGNMENT tag, becomes the global attribute ``alignment``."""
+    ds = to_xarray(field, profile, method, units, parameters)
+    if alignment:
+        ds.attrs["alignment"] = alignment
+    return write_dataset(path, ds)
 
 
 def write_dataset(path: str | os.PathLike, ds) -> str:
@@ -173,7 +177,8 @@ def read_netcdf(path: str | os.PathLike, as_field: bool = False):
 
     Returns ``(bands (4, H, W) float32 [EW, NS, confidence, sigma], tags, profile)`` (3 bands for a
     product without sigma) with the GeoTIFF tag
-    names (``UNITS``, ``METHOD``, ``PARAMETERS``, ``SOFTWARE_VERSION``, ``CONVENTION``); with
+    names (``UNITS``, ``METHOD``, ``PARAMETERS``, ``SOFTWARE_VERSION``, ``CONVENTION`` and, when the
+    file has one, ``ALIGNMENT``); with
     ``as_field=True`` the first item is an internal DisplacementField.
     """
     import rioxarray  # noqa: F401
@@ -195,6 +200,8 @@ def read_netcdf(path: str | os.PathLike, as_field: bool = False):
     units = attrs.get("displacement_units", "pixel")
     tags = {"UNITS": units, "METHOD": attrs.get("method", "unknown"), "PARAMETERS": attrs.get("parameters", "{}"),
             "SOFTWARE_VERSION": attrs.get("software_version", ""), "CONVENTION": attrs.get("convention", "")}
+    if "alignment" in attrs:
+        tags["ALIGNMENT"] = attrs["alignment"]
     profile = {"driver": "netCDF", "height": bands.shape[1], "width": bands.shape[2], "count": len(bands),
                "dtype": "float32", "nodata": np.nan, "crs": crs, "transform": transform}
     if as_field:
