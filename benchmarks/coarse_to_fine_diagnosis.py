@@ -29,16 +29,11 @@ from scipy import ndimage
 from microflow.analysis import metrics as M
 from microflow.methods.coarse_to_fine import gaussian_smooth, initial_field, upsample_field
 from microflow.methods.microflow import MicroFlowEstimator
-from microflow.model.normalization import image_stats, normalize
 from microflow.synth.large import large_sample
 from microflow.synth.textures import TextureBank
 
 BANDS = ((10, 20), (20, 40), (40, np.inf))
 BLURS = (2.0, 4.0, 8.0)
-
-
-def tensor(img: np.ndarray, normalization: str) -> torch.Tensor:
-    return torch.from_numpy(np.nan_to_num(normalize(img, *image_stats(img, normalization)))).float()[None, None]
 
 
 def band_epe(field: np.ndarray, sample, border: int) -> list[float]:
@@ -49,8 +44,9 @@ def band_epe(field: np.ndarray, sample, border: int) -> list[float]:
 
 @torch.inference_mode()
 def diagnose(estimator: MicroFlowEstimator, sample, max_displacement: float, border: int) -> dict:
-    net, norm = estimator.net, estimator.normalization
-    pre, post = tensor(sample.pre, norm), tensor(sample.post, norm)
+    net = estimator.net
+    pre, post = (torch.from_numpy(estimator._normalized(img[None], None)[:, None]).float()
+                 for img in (sample.pre, sample.post))
     truth = torch.from_numpy(sample.flow).float()[None]
     shape = tuple(sample.flow.shape[1:])
     rows: dict[str, list[float]] = {}

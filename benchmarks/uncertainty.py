@@ -36,7 +36,7 @@ from microflow.analysis.null_pairs import null_pairs
 from microflow.analysis.sigma_eval import cached_fields, concat, pixel_table, spearman, split_key
 from microflow.synth.faultdeform import read_sample
 from microflow.synth.folder import SplitJob, write_split
-from microflow.uncertainty import FEATURES, coverage_of, sigma_model
+from microflow.uncertainty import coverage_of, sigma_model
 
 KEYS = ("microflow+ltv", "freqcorr")
 NAMES = {"0": "very small", "1": "small", "2": "large"}
@@ -45,7 +45,7 @@ SPEARMAN_PIXELS = 400_000   # random pixels of the pooled test split for the ran
 
 
 def with_sigma(table: dict, model) -> dict:
-    return {**table, "sigma": model.regression.predict({f: table[f] for f in FEATURES})}
+    return {**table, "sigma": model.regression.predict(table)}  # predict reads only its own features
 
 
 def field_features(key: str, samples: list, nulls: list, model_name: str, cache: Path | None) -> tuple[dict, float]:

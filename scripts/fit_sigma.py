@@ -83,7 +83,7 @@ def fit_key(groups: dict, fit_pixels: int, seed: int, steps: int = 1000):
         labels.append(np.full(pick.size, name))
     pooled = concat(parts)
     model, _ = fit_balanced({f: pooled[f] for f in FEATURES}, pooled["error"], np.concatenate(labels), steps=steps)
-    coverage = {name: coverage_of(model.predict({f: g[f] for f in FEATURES}), g["error"]) for name, g in groups.items()}
+    coverage = {name: coverage_of(model.predict(g), g["error"]) for name, g in groups.items()}
     return model, coverage
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microflow.uncertainty import FEATURES, sigma_features
+from microflow.uncertainty import sigma_features
 
 METHOD_KEYS = ("microflow+ltv", "microflow", "freqcorr", "ncc", "farneback")
 DEFAULT_BORDER = 16
