@@ -9,7 +9,9 @@ The shipped models were trained on peaks up to ``NATIVE_RANGE_PX`` (4 px). A fie
     F      = up(f_1)                                              # full-resolution pixels
     f_0    = g(|F|) F,   g = 0 below GATE_LOW_PX, 1 above GATE_HIGH_PX, linear between
 
-and the full-resolution MicroFlow starts from ``f_0`` (its iteration 1 sees post warped by it). Each
+and the full-resolution MicroFlow starts from ``f_0`` (its iteration 1 sees post warped by it); the
+halo the coarse levels leave around a large rupture is then mended by
+:mod:`microflow.methods.discontinuity_repair`. Each
 level is renormalized with its own robust statistics (averaging lowers the contrast). ``up`` is a
 bilinear resize to the finer level's size, field values doubled; ``G *`` a Gaussian of
 ``SMOOTH_SIGMA`` level pixels. The smoothing matters: the network removes a smooth residual in one

@@ -25,11 +25,12 @@ import functools
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from microflow.errors import InputError, ParameterError
 from microflow.methods.base import DisplacementField
 from microflow.methods.coarse_to_fine import DEFAULT_MAX_DISPLACEMENT, initial_field, pyramid_levels
+from microflow.methods.discontinuity_repair import repair
+from microflow.methods.local_stats import box_mean
 from microflow.model.normalization import image_stats, normalize
 from microflow.model.warp import warp_backward
 from microflow.model.weights import load_model
@@ -50,21 +51,14 @@ TILING_OVERLAP = 192             # px, whatever the window: the blend only uses 
 Stats = tuple[float, float]
 
 
-def box_mean(values: torch.Tensor, size: int = CONFIDENCE_WINDOW) -> torch.Tensor:
-    """Local mean of (B, 1, H, W) over a ``size`` x ``size`` window (replicated borders)."""
-    half = size // 2
-    padded = F.pad(values, (half, half, half, half), mode="replicate")
-    return F.avg_pool2d(padded, size, stride=1)
-
-
 def confidence_map(pre_n: torch.Tensor, post_n: torch.Tensor, flows: list[torch.Tensor],
                    interpolation: str = "bicubic") -> torch.Tensor:
     """(B, 1, H, W) confidence in [0, 1] from the photometric residual and the last update (module doc)."""
     residual = (pre_n - warp_backward(post_n, flows[-1], interpolation)).abs()
-    score = box_mean(residual) / RESIDUAL_SCALE
+    score = box_mean(residual, CONFIDENCE_WINDOW) / RESIDUAL_SCALE
     if len(flows) > 1:
         update = torch.linalg.vector_norm(flows[-1] - flows[-2], dim=1, keepdim=True)
-        score = score + box_mean(update) / UPDATE_SCALE
+        score = score + box_mean(update, CONFIDENCE_WINDOW) / UPDATE_SCALE
     return torch.exp(-score)
 
 
@@ -146,6 +140,8 @@ class MicroFlowEstimator:
             b = torch.from_numpy(post_n[part][:, None]).to(self.device)
             init = initial_field(self.net, a, b, self.max_displacement, self.iterations)
             flows = self.net(a, b, self.iterations, init=init)
+            if init is not None:   # a coarse-to-fine start: mend the halo it leaves at ruptures
+                flows = repair(self.net, a, b, flows, self.iterations)
             if flows_out is None:
                 flows_out = np.empty((len(flows), len(pre), 2) + pre.shape[1:], np.float32)
             flows_out[:, part] = torch.stack(flows).cpu().numpy()
