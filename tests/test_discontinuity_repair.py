@@ -75,3 +75,20 @@ def test_default_microflow_mends_the_halo_of_a_large_strike_slip():
     halo = ((cols - half + 0.5).abs() > 10) & ((cols - half + 0.5).abs() < 40)
     error = lambda f: float((torch.as_tensor(f) - truth).norm(dim=1)[0][32:-32][:, halo].mean())
     assert error(flows[-1]) < 0.5 * error(unrepaired)
+
+
+def test_repair_touches_only_started_windows_whatever_the_batch():
+    from microflow.model.microflow_net import build_microflow
+
+    torch.manual_seed(5)
+    net = build_microflow(width=4, iterations=2).eval()
+    pre, post = torch.randn(3, 1, 48, 48), torch.randn(3, 1, 48, 48)
+    with torch.inference_mode():
+        flows = net(pre, post, init=torch.randn(3, 2, 48, 48))
+        started = torch.tensor([False, True, False])
+        batch = D.repair(net, pre, post, flows, started=started)
+        alone = D.repair(net, pre[1:2], post[1:2], [f[1:2] for f in flows])
+    for whole, single, original in zip(batch, alone, flows):
+        torch.testing.assert_close(whole[[0, 2]], original[[0, 2]])
+        torch.testing.assert_close(whole[1:2], single, atol=1e-4, rtol=1e-4)
+        assert not torch.allclose(whole[1], original[1])

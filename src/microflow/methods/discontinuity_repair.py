@@ -83,9 +83,17 @@ def propagate(pre: torch.Tensor, post: torch.Tensor, field: torch.Tensor, rounds
 
 
 def repair(net, pre: torch.Tensor, post: torch.Tensor, flows: list[torch.Tensor], iterations: int | None = None,
-           cycles: int = CYCLES, **propagate_options) -> list[torch.Tensor]:
+           started: torch.Tensor | None = None, cycles: int = CYCLES, **propagate_options) -> list[torch.Tensor]:
     """Fields f_1 .. f_K of the last of ``cycles`` propagate -> refine cycles, from the network's
-    ``flows`` of a coarse-to-fine start (module doc)."""
+    ``flows`` of a coarse-to-fine start (module doc). ``started`` (B,) bool selects the windows whose
+    start was not zero; the others keep ``flows``, so a window's field does not depend on its batch."""
+    chosen = torch.arange(len(pre), device=pre.device) if started is None else started.nonzero().flatten()
+    if len(chosen) == 0:
+        return flows
+    a, b, part = pre[chosen], post[chosen], [f[chosen] for f in flows]
     for _ in range(cycles):
-        flows = net(pre, post, iterations, init=propagate(pre, post, flows[-1], **propagate_options))
-    return flows
+        part = net(a, b, iterations, init=propagate(a, b, part[-1], **propagate_options))
+    merged = [f.clone() for f in flows]
+    for whole, mended in zip(merged, part):
+        whole[chosen] = mended
+    return merged

@@ -141,7 +141,7 @@ class MicroFlowEstimator:
             init = initial_field(self.net, a, b, self.max_displacement, self.iterations)
             flows = self.net(a, b, self.iterations, init=init)
             if init is not None:   # a coarse-to-fine start: mend the halo it leaves at ruptures
-                flows = repair(self.net, a, b, flows, self.iterations)
+                flows = repair(self.net, a, b, flows, self.iterations, started=init.flatten(1).abs().amax(1) > 0)
             if flows_out is None:
                 flows_out = np.empty((len(flows), len(pre), 2) + pre.shape[1:], np.float32)
             flows_out[:, part] = torch.stack(flows).cpu().numpy()
