@@ -16,8 +16,10 @@ carry a good value further than the largest radius; the network then refines fro
 residuals are in range again), and the whole is repeated ``CYCLES`` times. On the VALIDATION
 ruptures of ``benchmarks/large_displacement.py``'s generator (network alone, peaks 6-32 px) the
 far-field EPE (> 10 px from the trace) falls from 0.65 to 0.33 px and smooth glacier flows keep theirs
-(0.127 -> 0.122 px). With MIN_STD = 0.1 a third cycle gives 0.32 and 0.14 px (no gain); without
-the texture gate, one round per cycle gives 0.36 px on ruptures.
+(0.127 -> 0.122 px). With MIN_STD = 0.1 a third cycle gives 0.32 and 0.14 px (no gain); candidates
+extrapolated linearly with the source's field gradient, c_o(p) = f(p + o) - J(p + o) o, did worse
+(instead of the constant ones: 0.45 rupture, 0.19 glacier; beside them: 0.32, 0.16).
+``benchmarks/discontinuity_repair_validation.py`` reproduces the constant-candidate rows.
 
 Only runs where the coarse-to-fine pyramid ran; sub-pixel scenes never reach it.
 """
