@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--border", type=int, default=48)
     parser.add_argument("--max-displacement", type=float, default=32.0)
-    parser.add_argument("--model", default="compact")
+    parser.add_argument("--model", default="robust")
     parser.add_argument("--report", default="docs/COARSE_TO_FINE_DIAGNOSIS.md")
     args = parser.parse_args()
     estimator = MicroFlowEstimator(args.model, threads=2)

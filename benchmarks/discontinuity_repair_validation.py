@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--border", type=int, default=48)
-    parser.add_argument("--model", default="compact")
+    parser.add_argument("--model", default="robust")
     args = parser.parse_args()
     estimator = MicroFlowEstimator(args.model, threads=2)
     bank = TextureBank("validation", "landsat")

@@ -5,7 +5,7 @@ with :mod:`microflow.analysis.metrics`: EPE overall, near the fault (within 5 px
 it, and smoothness far from the fault (mean Sobel gradient magnitude, beside the truth's). Criterion: log-TV
 improves near-fault EPE or far-field smoothness without raising the overall EPE by more than 2 %.
 
-    python benchmarks/logtv_effect.py [--data out/accept/bench] [--split test] [--model compact]
+    python benchmarks/logtv_effect.py [--data out/accept/bench] [--split test] [--model robust]
 
 The split is the one written by ``benchmarks/synthetic_acceptance.py``.
 """
@@ -34,7 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="out/accept/bench")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--model", default="compact")
+    parser.add_argument("--model", default="robust")
     parser.add_argument("--report", default="docs/LOGTV_EFFECT.md")
     args = parser.parse_args()
     torch.set_num_threads(1)  # small fields: one thread is fastest on a shared CPU

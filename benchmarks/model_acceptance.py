@@ -13,7 +13,7 @@ Criteria (all must hold):
 MicroFlow followed by its log-TV post-regularization (the whole-scene default) is reported beside
 it, as is the speed (median seconds per megapixel of one call on this machine).
 
-    python benchmarks/model_acceptance.py [--data out/accept] [--model compact] [--baselines-from DIR]
+    python benchmarks/model_acceptance.py [--data out/accept] [--model robust] [--baselines-from DIR]
 
 The test split is the one of ``benchmarks/synthetic_acceptance.py`` (written here if missing: same
 seed, size and count). ``--baselines-from DIR`` reuses ``DIR/METHOD.json`` files written by
@@ -96,7 +96,7 @@ def main() -> int:
     parser.add_argument("--data", default="out/accept")
     parser.add_argument("--per-category", type=int, default=60)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--model", default="compact")
+    parser.add_argument("--model", default="robust")
     parser.add_argument("--baselines-from", type=Path, help="folder of `microflow evaluate --json` results")
     parser.add_argument("--report", default="docs/MODEL_ACCEPTANCE.md")
     parser.add_argument("--no-range-check", action="store_true", help="skip criterion 4 (no max_displacement=4 run)")

@@ -6,7 +6,7 @@ categories weigh equally; the near-fault EPE and far-field smoothness are report
 best pair is the one with the lowest score; the report says whether it differs from the defaults
 in :mod:`microflow.regularization.log_tv`.
 
-    python benchmarks/tune_logtv.py [--data out/tune] [--per-category 30] [--model compact]
+    python benchmarks/tune_logtv.py [--data out/tune] [--per-category 30] [--model robust]
 
 The validation split (textures of the validation area, seed 2026, 256² px) is written once into
 ``--data``. Writes ``docs/LOGTV_TUNING.md``.
@@ -75,7 +75,7 @@ def main() -> int:
     parser.add_argument("--data", default="out/tune")
     parser.add_argument("--per-category", type=int, default=30)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--model", default="compact")
+    parser.add_argument("--model", default="robust")
     parser.add_argument("--report", default="docs/LOGTV_TUNING.md")
     args = parser.parse_args()
     torch.set_num_threads(1)  # small fields: one thread is fastest on a shared CPU

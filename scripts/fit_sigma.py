@@ -1,7 +1,7 @@
 """Fit the sigma calibration models on the VALIDATION split and write them next to the weights.
 
     python scripts/fit_sigma.py [--per-category 24] [--null-count 3] [--size 256] [--seed 7]
-                                [--keys microflow+ltv,microflow,freqcorr,ncc,farneback] [--model compact]
+                                [--keys microflow+ltv,microflow,freqcorr,ncc,farneback] [--model robust]
                                 [--cache out/sigma_fit]
 
 Pairs, each the recipe of the TEST split that ``benchmarks/uncertainty.py`` checks, on the
@@ -118,7 +118,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keys", default=",".join(METHOD_KEYS))
-    parser.add_argument("--model", default="compact")
+    parser.add_argument("--model", default="robust")
     parser.add_argument("--fit-pixels", type=int, default=100_000, help="random pixels per group in the fit")
     parser.add_argument("--out", type=Path, default=CALIBRATION_FILE)
     parser.add_argument("--cache", default="out/sigma_fit",

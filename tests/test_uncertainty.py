@@ -173,14 +173,14 @@ def test_band_4_is_sigma_and_three_band_products_still_read(tmp_path):
 
 
 def test_shipped_calibration_covers_every_method_and_the_model():
-    from microflow.model.weights import file_sha256, resolve_model
+    from microflow.model.weights import DEFAULT_MODEL, file_sha256, resolve_model
 
     data = json.loads(CALIBRATION_FILE.read_text())
     assert data["split"] == "validation"
     for key in ("microflow+ltv", "microflow", "freqcorr", "ncc", "farneback"):
         model = SigmaRegression.from_dict(data["models"][key])
         assert model.features == FEATURES and np.isfinite(model.coef).all() and model.scale > 0
-    assert data["models"]["microflow+ltv"]["meta"]["model_sha256"] == file_sha256(resolve_model("compact"))
+    assert data["models"]["microflow+ltv"]["meta"]["model_sha256"] == file_sha256(resolve_model(DEFAULT_MODEL))
     assert sigma_model("freqcorr").key == "freqcorr" and sigma_model("microflow", "ltv").key == "microflow+ltv"
     with pytest.warns(UserWarning, match="no sigma calibration"):
         assert sigma_model("tvl1") is None

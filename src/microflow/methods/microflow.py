@@ -33,7 +33,7 @@ from microflow.methods.discontinuity_repair import repair
 from microflow.methods.local_stats import box_mean
 from microflow.model.normalization import image_stats, normalize
 from microflow.model.warp import warp_backward
-from microflow.model.weights import load_model
+from microflow.model.weights import DEFAULT_MODEL, load_model
 
 RESIDUAL_SCALE = 0.25            # normalized intensity units (robust spread = 1)
 UPDATE_SCALE = 0.1               # pixels
@@ -75,7 +75,7 @@ class MicroFlowEstimator:
             from a coarse-to-fine field (:mod:`microflow.methods.coarse_to_fine`).
     """
 
-    def __init__(self, model: str = "compact", device: str = "auto", threads: int | None = None,
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", threads: int | None = None,
                  batch_size: int = 4, iterations: int | None = None,
                  max_displacement: float = DEFAULT_MAX_DISPLACEMENT) -> None:
         if batch_size < 1:
@@ -155,7 +155,7 @@ def _cached_estimator(model: str, device: str, threads: int | None, batch_size: 
     return MicroFlowEstimator(model, device, threads, batch_size, iterations, max_displacement)
 
 
-def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, model: str = "compact",
+def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, model: str = DEFAULT_MODEL,
              device: str = "auto", threads: int | None = None, batch_size: int = 4,
              iterations: int | None = None,
              max_displacement: float = DEFAULT_MAX_DISPLACEMENT) -> DisplacementField:

@@ -7,7 +7,7 @@ sit the model card ``NAME.json`` (config, training data and steps, validation me
 the weights file) and its readable twin ``NAME.md``.
 
 Shipped models are ``microflow/weights/NAME.safetensors`` inside the package;
-``load_model("compact")`` loads one by NAME, ``load_model("/path/file.safetensors")`` any file.
+``load_model("robust")`` loads one by NAME, ``load_model("/path/file.safetensors")`` any file.
 Nothing is ever unpickled: safetensors holds raw tensors only.
 """
 
@@ -27,6 +27,9 @@ from safetensors.torch import save_file
 from microflow.errors import InputError, MicroflowError, ParameterError
 from microflow.model.geoflownet import count_parameters
 from microflow.model.microflow_net import MicroFlowNet, build_microflow
+
+# The model a run uses when none is named (issue 22: `robust` generalizes better off our generator).
+DEFAULT_MODEL = "robust"
 
 FORMAT = "microflow-geo/1"
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -133,7 +136,7 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     raise MicroflowError(f"no MicroFlow model named {str(name_or_path)!r} (available: {available})")
 
 
-def load_model(name_or_path: str | os.PathLike = "compact", device: str | torch.device = "cpu") -> LoadedModel:
+def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild a network from a shipped NAME or a weights file, in eval mode on ``device`` (or "auto")."""
     path = resolve_model(name_or_path)
     device = resolve_device(device)

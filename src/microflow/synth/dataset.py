@@ -22,6 +22,7 @@ from microflow.synth.generator import generate_sample, sample_rng
 from microflow.synth.real_change import RealChange
 from microflow.synth.ruptures import CATEGORY_PEAK_PX
 from microflow.synth.textures import TextureBank
+from microflow.synth.world import WorldRanges
 
 _BANKS: dict[tuple, TextureBank] = {}  # one texture bank per (split, source) and process
 
@@ -62,14 +63,15 @@ class SyntheticPairs(Dataset):
     """
 
     def __init__(self, split: str = "train", size: int = 256, length: int = 20000, seed: int = 0,
-                 categories=(0, 1, 2), texture: str = "landsat", real_change: RealChange | None = None):
+                 categories=(0, 1, 2), texture: str = "landsat", real_change: RealChange | None = None,
+                 world: WorldRanges | None = None):
         if split not in SPLITS:
             raise ParameterError(f"split must be one of {SPLITS}, got {split!r}")
         if length < 1 or size < 8:
             raise ParameterError(f"length must be >= 1 and size >= 8, got {length}, {size}")
         self.split, self.size, self.length, self.seed = split, int(size), int(length), int(seed)
         self.categories = _check_categories(categories)
-        self.texture, self.real_change = texture, real_change
+        self.texture, self.real_change, self.world = texture, real_change, world
         self.epoch = 0
         TextureBank(split, texture)  # validate the source name now, load later
 
@@ -87,7 +89,7 @@ class SyntheticPairs(Dataset):
         rng = sample_rng(self.seed, self.split, index, self.epoch)
         category = self.categories[index % len(self.categories)]
         return generate_sample(rng, self.size, category, texture_bank(self.split, self.texture), sample_id=index,
-                               real_change=self.real_change)
+                               real_change=self.real_change, world=self.world)
 
     def __getitem__(self, index: int) -> dict:
         return sample_to_item(self.sample(index))

@@ -30,7 +30,10 @@ from microflow.synth.okada import FaultSegment
 from microflow.synth.perturbations import PerturbationRanges, perturb_pair
 from microflow.synth.real_change import RealChange, draw_bands, paste_real_patches
 from microflow.synth.ruptures import CATEGORY_PEAK_PX, Rupture, RuptureRanges, random_peak, random_rupture, trace_mask
+from microflow.synth.motion import combine
 from microflow.synth.textures import TextureBank
+from microflow.synth import world as world_hooks
+from microflow.synth.world import WorldRanges
 
 MARGIN_PX = 8  # >= max peak (4 px) + spline support
 NEAR_TRACE_EXTRA_PX = 2.0  # inverse-field points within peak + this of a trace get the exact jump
@@ -50,17 +53,32 @@ def _shift_segment(seg: FaultSegment, rows: float, cols: float, g: float) -> Fau
                         seg.length, seg.width, seg.top_depth)
 
 
+def _grid_field(function, origin: tuple[int, int], shape: tuple[int, int], peak: float):
+    """``function`` rescaled so that its peak |d| over the output window is ``peak``."""
+    rows, cols = np.meshgrid(np.arange(origin[0], origin[0] + shape[0], dtype=np.float32),
+                             np.arange(origin[1], origin[1] + shape[1], dtype=np.float32), indexing="ij")
+    gain = np.float32(peak / max(float(np.hypot(*function(rows, cols)).max()), 1e-6))
+
+    def field(r, c):
+        dx, dy = function(r, c)
+        return dx * gain, dy * gain
+
+    return field
+
+
 def generate_sample(rng: np.random.Generator, size: int | tuple[int, int], category: int, textures: TextureBank,
                     *, sample_id: int = -1, displacement: bool = True,
                     rupture_ranges: RuptureRanges = RuptureRanges(),
                     perturbation_ranges: PerturbationRanges = PerturbationRanges(),
-                    real_change: RealChange | None = None, peak_px: float | None = None) -> Sample:
+                    real_change: RealChange | None = None, peak_px: float | None = None,
+                    world: WorldRanges | None = None) -> Sample:
     """A :class:`~microflow.synth.faultdeform.Sample` of ``size`` (int or (H, W)) in ``category``.
 
     ``displacement=False`` gives the null sample: same draws, zero field, all perturbations.
     ``real_change`` adds real radiometric change (cross-band sources, real-texture patches).
     ``peak_px`` sets the peak |d| instead of drawing it in the category's range (large-displacement
-    sets); the texture margin grows with it.
+    sets); the texture margin grows with it. ``world`` (:mod:`~microflow.synth.world`) turns on the
+    switches that vary sensor, radiometry and motion; a smooth flow then may replace the rupture.
     """
     if category not in CATEGORY_PEAK_PX:
         raise ParameterError(f"category must be one of {tuple(CATEGORY_PEAK_PX)}, got {category!r}")
@@ -68,38 +86,65 @@ def generate_sample(rng: np.random.Generator, size: int | tuple[int, int], categ
     if min(h, w) < 8:
         raise ParameterError(f"size must be at least 8 pixels, got {size}")
     m = MARGIN_PX if peak_px is None else max(MARGIN_PX, int(np.ceil(peak_px)) + 4)
+    if world is not None:
+        m += int(np.ceil(world.misregistration_px[1] + 2 * world.steps_px[1] + world.jitter_px[1]))
     padded = (h + 2 * m, w + 2 * m)
-    bands = None
+    bands, world_info = None, {}
     if real_change is not None and textures.band_aligned and rng.random() < real_change.p_cross_band:
         bands = draw_bands(rng, len(textures.areas))
-        pre_texture, texture = textures.sample_bands(rng, *padded, bands)
+    if world is None:
+        sources = textures.sample_bands(rng, *padded, bands) if bands is not None else [textures.sample(rng, *padded)]
     else:
-        texture = textures.sample(rng, *padded)
+        sources, world_info["integration"] = world_hooks.sample_texture(
+            rng, textures, padded, world_hooks.draw_scale(rng, world), bands)
+        sources, world_info["ground"] = world_hooks.ground_change(rng, sources, world)
+    pre_texture, texture = sources[0], sources[-1]
     rupture = random_rupture(rng, padded, rupture_ranges)
     peak = random_peak(rng, category) if peak_px is None else float(peak_px)
-    field = sample_rupture(rupture.segments, rupture.pixel_size, padded, rupture.poisson)
-    raw_peak = float(np.hypot(*field.total[:, m:m + h, m:m + w]).max())
-    field = field.scaled(peak / raw_peak)
+    flow_fn, extra_fn = None, None
+    if world is not None:
+        flow_fn, extra_fn, world_info["motion"] = world_hooks.draw_motion(rng, world, padded[0], peak)
+    if flow_fn is not None:
+        field = _grid_field(flow_fn, (m, m), (h, w), peak)
+        rupture = None
+    else:
+        field = sample_rupture(rupture.segments, rupture.pixel_size, padded, rupture.poisson)
+        raw_peak = float(np.hypot(*field.total[:, m:m + h, m:m + w]).max())
+        field = field.scaled(peak / raw_peak)
     if displacement:
-        near = field.near_traces_grid((m, m), (h, w), peak + NEAR_TRACE_EXTRA_PX)
-        pre, post = warp_by_field(texture, lambda r, c: field(r, c, near), m)
-        flow = np.ascontiguousarray(field.total[:, m:m + h, m:m + w])
+        if rupture is not None:
+            near = field.near_traces_grid((m, m), (h, w), peak + NEAR_TRACE_EXTRA_PX)
+            motion_fn = lambda r, c: field(r, c, near)  # noqa: E731
+        else:
+            motion_fn = field
+        if extra_fn is not None:
+            motion_fn = combine([motion_fn, extra_fn])
+        pre, post = warp_by_field(texture, motion_fn, m)
+        rows, cols = np.meshgrid(np.arange(m, m + h, dtype=np.float32), np.arange(m, m + w, dtype=np.float32),
+                                 indexing="ij")
+        flow = np.stack(motion_fn(rows, cols)) if (extra_fn is not None or rupture is None) \
+            else np.ascontiguousarray(field.total[:, m:m + h, m:m + w])
     else:
         pre, post = warp_by_field(texture, constant_field(0.0, 0.0), m)
         flow = np.zeros((2, h, w), np.float32)
-    if bands is not None:  # pre from its own band, same window, no motion
+    if pre_texture is not texture:  # pre from its own band or ground state, same window, no motion
         pre = np.array(pre_texture[m:m + h, m:m + w], np.float32)
     pre, post, perturbations = perturb_pair(rng, pre, post, perturbation_ranges)
+    if world is not None:
+        pre, post, world_info["sky_and_sensor"] = world_hooks.sky_and_sensor(
+            rng, pre, post, perturbations["noise_std"], world)
+        perturbations["world"] = world_info
     if real_change is not None:
         perturbations["bands"] = list(bands) if bands is not None else None
         donors = []
         if rng.random() < real_change.p_real_patches:
             donors = [textures.sample(rng, h, w) for _ in range(int(rng.integers(1, real_change.max_real_patches + 1)))]
         perturbations["real_patches"] = paste_real_patches(rng, post, donors, real_change)
-    mask = trace_mask(rupture, padded)[m:m + h, m:m + w] if displacement else np.zeros((h, w), bool)
+    moved = displacement and rupture is not None
+    mask = trace_mask(rupture, padded)[m:m + h, m:m + w] if moved else np.zeros((h, w), bool)
     out_rupture = Rupture([_shift_segment(s, m, m, rupture.pixel_size) for s in rupture.segments],
-                          rupture.pixel_size, rupture.mechanism, rupture.poisson)
+                          rupture.pixel_size, rupture.mechanism, rupture.poisson) if moved else None
     params = {"category": category, "peak_px": peak if displacement else 0.0, "size": [h, w],
               "texture": textures.source, "split_area": textures.split,
-              "rupture": out_rupture.to_dict() if displacement else None, "perturbations": perturbations}
+              "rupture": out_rupture.to_dict() if moved else None, "perturbations": perturbations}
     return Sample(pre, post, flow.astype(np.float32), category, mask, params, sample_id)

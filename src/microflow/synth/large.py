@@ -26,34 +26,11 @@ from microflow.errors import ParameterError
 from microflow.synth.faultdeform import Sample
 from microflow.synth.forward import warp_by_field
 from microflow.synth.generator import generate_sample
+from microflow.synth.motion import glacier_flow
 from microflow.synth.perturbations import PerturbationRanges, perturb_pair
 from microflow.synth.textures import TextureBank
 
 KINDS = ("glacier", "rupture")
-MIN_HALF_WIDTH_PER_PX = 4.0     # W >= 4 peak: shear <= 0.39 px/px
-
-
-def glacier_flow(rng: np.random.Generator, size: int, peak: float):
-    """A random ice-stream field function ``(rows, cols) -> (dx, dy)`` in a frame of ``size`` px."""
-    theta = float(rng.uniform(0, 2 * np.pi))
-    half = float(rng.uniform(max(MIN_HALF_WIDTH_PER_PX * peak, 0.12 * size), max(0.4 * size, 4.2 * peak)))
-    centre = rng.uniform(0.3, 0.7, size=2) * size
-    amp, wavelength, phase = float(rng.uniform(0, 0.3)), float(rng.uniform(1, 3)) * size, float(rng.uniform(0, 6.3))
-    direction = np.array([np.cos(theta), np.sin(theta)], np.float32)   # (x, y)
-
-    def field(rows, cols):
-        x, y = cols - centre[1], rows - centre[0]
-        along = x * direction[0] + y * direction[1]
-        across = -x * direction[1] + y * direction[0]
-        profile = np.clip(1 - (across / half) ** 2, 0, None) ** 2
-        speed = peak * profile * (1 + amp * np.sin(2 * np.pi * along / wavelength + phase)) / (1 + amp)
-        return (speed * direction[0]).astype(np.float32), (speed * direction[1]).astype(np.float32)
-
-    params = {"theta_deg": float(np.degrees(theta)), "half_width_px": half, "centre": centre.tolist(),
-              "modulation": amp, "wavelength_px": wavelength}
-    return field, params
-
-
 def generate_glacier(rng: np.random.Generator, size: int, peak: float, textures: TextureBank,
                      perturbation_ranges: PerturbationRanges = PerturbationRanges(), sample_id: int = -1) -> Sample:
     """A glacier pair: texture, ice-stream field with peak |d| = ``peak`` px over the output,

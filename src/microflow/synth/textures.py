@@ -234,6 +234,22 @@ class TextureBank:
         """True when the areas are co-registered spectral bands of one scene (Landsat B2, B3, B4)."""
         return self.source == "landsat"
 
+    def integrated(self, factor: int) -> "TextureBank":
+        """This bank with every area box-integrated by ``factor`` (a coarser GSD; cached per factor).
+
+        A block holding any no-data pixel is no data (0) in the integrated area.
+        """
+        from microflow.synth.sensor import box_integrate
+
+        cache = self.__dict__.setdefault("_integrated", {})
+        if factor not in cache:
+            bank = TextureBank(self.split, self.source, self.quality, self.augment, self.cache_dir_path, self.max_tries)
+            bank._areas = [TexturePicture(f"{a.name}/box{factor}",
+                                          box_integrate(a.data, factor) * (box_integrate(a.data > 0, factor) == 1),
+                                          None, a.crs, a.gain) for a in self.areas]
+            cache[factor] = bank
+        return cache[factor]
+
     def sample(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         """A random accepted crop (height, width) float32; mirror-tiled where an area is too small."""
         weights = np.array([a.data.size for a in self.areas], float)

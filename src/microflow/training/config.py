@@ -43,6 +43,7 @@ class DataConfig:
     texture: str = "landsat"
     cross_band: float = 0.0            # probability of pre and post from two spectral bands (synth.real_change)
     real_patches: float = 0.0          # probability of real texture pasted into post
+    world: dict = field(default_factory=dict)  # synth.world.WorldRanges switches (sensor, radiometry, motion)
     normalization: str = "robust"      # robust | minmax
     flip_probability: float = 0.5
     val_per_category: int = 32
@@ -207,3 +208,6 @@ def validate(config: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ParameterError(message)
+    from microflow.synth.world import WorldRanges
+
+    WorldRanges.from_dict(d.world)  # unknown keys and bad ranges fail here, not mid-run

@@ -91,11 +91,13 @@ def build_raw_dataset(data: DataConfig, split: str, categories, length: int, see
     """SyntheticPairs or FaultDeformFolder for ``split`` (imported lazily)."""
     from microflow.synth import dataset
     from microflow.synth.real_change import RealChange
+    from microflow.synth.world import WorldRanges
 
     if data.source == "synthetic":
         change = RealChange(data.cross_band, data.real_patches) if data.cross_band or data.real_patches else None
         return dataset.SyntheticPairs(split=split, size=data.size, length=length, seed=seed,
-                                      categories=tuple(categories), texture=data.texture, real_change=change)
+                                      categories=tuple(categories), texture=data.texture, real_change=change,
+                                      world=WorldRanges.from_dict(data.world))
     return dataset.FaultDeformFolder(data.root, split, tuple(categories), crop=None,
                                      ns_positive_down=data.ns_positive_down)
 

@@ -188,6 +188,9 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
         self.best_epe, self.best_step = float(state["best_epe"]), state["best_step"]
+        if state["config"].get("data") != self.config.to_dict()["data"]:
+            # The data recipe changed, hence the validation set: an old best is not comparable.
+            self.best_epe, self.best_step = math.inf, None
 
     def save_weights(self, name: str, metrics: dict | None = None) -> Path:
         """RUN_DIR/NAME.safetensors with a model card of the run and ``metrics``."""

@@ -60,9 +60,9 @@ def load_calibration(path: str | os.PathLike = CALIBRATION_FILE) -> dict:
 
 def _model_sha(params: dict) -> str | None:
     try:
-        from microflow.model.weights import file_sha256, resolve_model
+        from microflow.model.weights import DEFAULT_MODEL, file_sha256, resolve_model
 
-        return file_sha256(resolve_model(params.get("model", "compact")))
+        return file_sha256(resolve_model(params.get("model", DEFAULT_MODEL)))
     except Exception:  # an unknown model fails later, with its own error
         return None
 
