@@ -16,7 +16,7 @@ from microflow import __version__
 from microflow.errors import MicroflowError, MicroflowWarning
 
 SUBCOMMANDS = ("estimate", "info", "plot", "synth", "synth_scene", "evaluate", "train",
-               "profile", "batch", "bench", "convert")
+               "profile", "batch", "bench", "convert", "correct")
 
 
 def build_parser() -> argparse.ArgumentParser:

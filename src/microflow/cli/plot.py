@@ -15,6 +15,8 @@ def register(sub) -> None:
     p.add_argument("--vmax", type=float, help="colour limit: EW/NS in [-V, V], magnitude in [0, V] "
                                               "(default: 99th percentile of |value|)")
     p.add_argument("--title", help="figure title (default: file name and method)")
+    p.add_argument("--before", metavar="PRODUCT",
+                   help="draw a before/after comparison with this product (e.g. the input of microflow correct)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
     p.set_defaults(func=run)
 
@@ -26,7 +28,13 @@ def run(args) -> int:
 
     if args.vmax is not None and not args.vmax > 0:
         raise ParameterError(f"--vmax must be positive, got {args.vmax}")
-    check_output_path(args.output, (args.product, args.pre), args.overwrite)
+    check_output_path(args.output, (args.product, args.pre, args.before), args.overwrite)
+    if args.before:
+        from microflow.analysis.correction_plot import plot_correction_products
+
+        plot_correction_products(args.product, args.before, args.output, title=args.title, vmax=args.vmax)
+        print(f"wrote {args.output}", file=sys.stderr)
+        return 0
     plot_product(args.product, args.output, pre_path=args.pre, title=args.title, vmax=args.vmax)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
