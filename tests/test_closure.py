@@ -1,0 +1,64 @@
+"""Triplet closure (analysis/closure.py) and the shift set's pairs (analysis/shift_set.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microflow.analysis.closure import border_region, closure_residual, closure_summary, sample_field
+
+
+def ramp_field(shape, a, b, c):
+    rows, cols = np.meshgrid(np.arange(shape[0], dtype=np.float32), np.arange(shape[1], dtype=np.float32),
+                             indexing="ij")
+    return (a + b * cols).astype(np.float32), (c + 0 * rows).astype(np.float32)
+
+
+def test_sample_field_is_bilinear_and_nan_outside():
+    dx, dy = ramp_field((8, 8), 0.0, 1.0, 2.0)
+    sx, sy = sample_field(dx, dy, np.array([3.0, 3.5, -2.0]), np.array([2.25, 6.5, 1.0]))
+    assert sx[:2] == pytest.approx([2.25, 6.5]) and sy[:2] == pytest.approx([2.0, 2.0])
+    assert np.isnan(sx[2]) and np.isnan(sy[2])
+
+
+def test_consistent_fields_close_to_zero_and_an_inconsistent_one_does_not():
+    shape = (40, 40)
+    ab = ramp_field(shape, 1.0, 0.02, 0.5)            # dx = 1 + 0.02 col, dy = 0.5
+    bc = ramp_field(shape, 2.0, 0.0, -0.25)           # a constant shift
+    ac = (ab[0] + 2.0, ab[1] - 0.25)                  # composition of the two
+    r = closure_residual(ab, bc, ac)
+    inner = border_region(np.ones(shape, bool), 4)
+    assert np.nanmax(r[inner]) < 1e-5
+    bad = closure_residual(ab, bc, (ac[0] + 0.3, ac[1] + 0.4))
+    assert np.nanmedian(bad[inner]) == pytest.approx(0.5, abs=1e-5)
+
+
+def test_closure_residual_follows_the_first_field_into_the_second():
+    shape = (30, 30)
+    ab = (np.full(shape, 3.0, np.float32), np.zeros(shape, np.float32))
+    bc = ramp_field(shape, 0.0, 0.1, 0.0)             # depends on the column: sampled at p + 3 px
+    ac = (ab[0] + bc[0] + 0.3, np.zeros(shape, np.float32))   # what a method ignoring the advection reads
+    r = closure_residual(ab, bc, ac)
+    assert np.nanmedian(r) == pytest.approx(0.0, abs=1e-5)   # 0.1 px/px x 3 px = 0.3: the advection counts
+
+
+def test_border_region_and_summary():
+    region = border_region(np.ones((10, 10), bool), 3)
+    assert region.sum() == 16
+    values = np.full((10, 10), np.nan, np.float32)
+    values[4:6, 4:6] = [[1, 2], [3, 4]]
+    s = closure_summary(values, region)
+    assert s["median"] == pytest.approx(2.5) and s["finite_share"] == pytest.approx(4 / 16) and s["pixels"] == 4
+    assert closure_summary(values, np.zeros((10, 10), bool))["pixels"] == 0
+
+
+def test_shift_pairs_are_deterministic_and_outside_training_textures():
+    from microflow.analysis.shift_set import ShiftSpec, shift_bank, shift_pairs
+
+    spec = ShiftSpec(per_category=1, nulls=1, size=64)
+    a, b = shift_pairs("skimage", spec), shift_pairs("skimage", spec)
+    assert len(a) == 4 and [s.category for s in a] == [0, 1, 2, -1]
+    assert np.array_equal(a[1].post, b[1].post) and not a[3].flow.any()
+    assert {p.name for p in shift_bank("skimage").areas} == {"grass", "gravel", "brick"}
+    with pytest.raises(ValueError):
+        shift_bank("mars")
