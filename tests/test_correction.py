@@ -231,6 +231,21 @@ def test_vector_in_another_crs_is_reprojected(tmp_path):
     assert np.mean(local != moved) < 0.002
 
 
+def test_a_trace_line_counts_only_with_a_buffer(tmp_path):
+    import fiona
+
+    ends = [TRANSFORM @ (20, 80), TRANSFORM @ (180, 80)]
+    path = tmp_path / "trace.gpkg"
+    schema = {"geometry": "LineString", "properties": {"id": "int"}}
+    with fiona.open(path, "w", driver="GPKG", crs=CRS, schema=schema) as layer:
+        layer.write({"geometry": {"type": "LineString", "coordinates": ends}, "properties": {"id": 1}})
+    crs = RioCRS.from_string(CRS)
+    with pytest.raises(InputError, match="no polygon"):
+        vector_mask(path, (H, W), TRANSFORM, crs)
+    zone = vector_mask(path, (H, W), TRANSFORM, crs, buffer_m=300.0)  # 10 px each side
+    assert zone[80, 100] and zone[70, 100] and not zone[60, 100] and not zone[80, 5]
+
+
 def test_vector_refusals(tmp_path):
     crs = RioCRS.from_string(CRS)
     outside = write_vector(tmp_path / "far.gpkg", pixel_polygon(1000, 1100, 1000, 1100))

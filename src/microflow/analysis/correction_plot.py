@@ -1,10 +1,11 @@
 """Before/after figure of a stable-ground correction (``microflow plot AFTER --before BEFORE``).
 
 Two rows (EW +east, NS +north) and three columns: the field before, after, and the removed part
-``before - after``, in the product units. Before and after share one diverging colour scale ``±v``
-(``v`` the 99th percentile of ``|after|`` unless ``vmax`` is given, so the residual motion stays
-readable); the removed part has its own. An optional outline (bool mask, e.g. the stable ground)
-is drawn on every panel.
+``before - after``, in the product units. Each panel has a diverging colour scale ``c ± v``: the
+after panel is centred on ``c = 0`` with ``v`` the 99th percentile of ``|after|`` (or ``vmax``); the
+before and removed panels are centred on their median ``c`` (written in the title), with ``v`` the
+99th percentile of ``|value - c|``, so an offset of a pixel does not hide stripes of a hundredth.
+An optional outline (bool mask, e.g. the stable ground) is drawn on every panel.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ def plot_before_after(before: np.ndarray, after: np.ndarray, *, units: str = "pi
     a = [block_nanmean(after[c], factor) for c in range(2)]
     removed = [bb - aa for bb, aa in zip(b, a)]
     limit = float(vmax) if vmax else robust_limit(np.concatenate([x.ravel() for x in a]))
-    removed_limit = robust_limit(np.concatenate([x.ravel() for x in removed]))
     cmap = colormaps[DIVERGING_CMAP].with_extremes(bad=NAN_COLOR)
     unit = UNIT_LABELS.get(units, units)
     h, w = b[0].shape
@@ -41,13 +41,14 @@ def plot_before_after(before: np.ndarray, after: np.ndarray, *, units: str = "pi
     axes = fig.subplots(2, 3, sharex=True, sharey=True)
     small = None if outline is None else block_nanmean(np.asarray(outline, np.float32), factor)
     for row, name in enumerate(("EW (+east)", "NS (+north)")):
-        for col, (data, label, lim) in enumerate(((b[row], "before", limit), (a[row], "after", limit),
-                                                  (removed[row], "removed", removed_limit))):
+        for col, (data, label) in enumerate(((b[row], "before"), (a[row], "after"), (removed[row], "removed"))):
             ax = axes[row, col]
-            image = ax.imshow(data, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
+            centre = 0.0 if col == 1 or not np.isfinite(data).any() else float(np.nanmedian(data))
+            lim = limit if col == 1 else robust_limit(data - centre)
+            image = ax.imshow(data, cmap=cmap, vmin=centre - lim, vmax=centre + lim, interpolation="nearest")
             if small is not None:
                 ax.contour(small, levels=[0.5], colors="k", linewidths=0.6)
-            ax.set_title(f"{name} {label}", fontsize=10)
+            ax.set_title(f"{name} {label}" + (f" (median {centre:+.3g})" if col != 1 else ""), fontsize=10)
             ax.set_xticks([])
             ax.set_yticks([])
             fig.colorbar(image, ax=ax, shrink=0.8, label=unit)

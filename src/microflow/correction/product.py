@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+import rasterio
 
 from microflow.correction.fit import FitResult, Track, fit_model
-from microflow.correction.models import STRIPE_BIN_PX, ModelSpec, parse_model, poly_names, track_coordinates
+from microflow.correction.models import (STRIPE_BIN_PX, ModelSpec, parse_model, poly_names, step_labels,
+                                         track_coordinates)
 from microflow.correction.stable import automatic_mask, gradient_outliers, stable_mask
 from microflow.correction.track import find_steps, track_azimuth
 from microflow.errors import InputError, ParameterError
@@ -119,17 +122,27 @@ def _track(spec, options, field_xy, valid, rows, cols, shape, transform) -> Trac
     return track
 
 
-def _fit(spec, values, rows, cols, shape, track) -> FitResult:
-    """Fit the model; steps with unknown boundaries are found on the residual of the fit without them."""
-    if spec.steps and track.boundaries.size == 0 and track.boundaries_found:
-        base = replace(spec, steps=False)
-        if base.degree < 0 and not base.stripes:
-            base = replace(base, degree=0)
-        first = fit_model(base, values, rows, cols, shape, track)
-        resid = values - first.evaluate(rows, cols)[0]
-        _, u = track_coordinates(rows, cols, track.azimuth, track.transform)
-        track.boundaries, _ = find_steps(u, resid, first.weights, first.scale, np.sqrt(first.inflation))
-    return fit_model(spec, values, rows, cols, shape, track)
+def _fit(spec, values, rows, cols, shape, track, passes: int = 3) -> FitResult:
+    """Fit the model. Steps with unknown boundaries are found on the residual of the fit without them,
+    then again on the partial residual (residual plus fitted steps) of the full fit, whose correlation
+    inflation no longer holds the steps, until the boundaries stop changing (``passes`` at most)."""
+    if not (spec.steps and track.boundaries_found):
+        return fit_model(spec, values, rows, cols, shape, track)
+    base = replace(spec, steps=False)
+    if base.degree < 0 and not base.stripes:
+        base = replace(base, degree=0)
+    fit = fit_model(base, values, rows, cols, shape, track)
+    _, u = track_coordinates(rows, cols, track.azimuth, track.transform)
+    for _ in range(passes):
+        partial = values - fit.evaluate(rows, cols)[0]
+        if fit.spec.steps:
+            partial += fit.steps[:, step_labels(u, track.boundaries)]
+        found, _ = find_steps(u, partial, fit.weights, fit.scale, np.sqrt(fit.inflation))
+        if fit.spec.steps and np.array_equal(found, track.boundaries):
+            break
+        track.boundaries = found
+        fit = fit_model(spec, values, rows, cols, shape, track)
+    return fit
 
 
 def evaluate_grid(fit: FitResult, shape: tuple[int, int], valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +253,7 @@ def correct_product(in_path, out_path, options: CorrectionOptions = CorrectionOp
     """
     from microflow.convention import product_to_field, sigma_from_product
     from microflow.methods.base import DisplacementField
-    from microflow.products.geotiff import GEOTIFF_SUFFIXES, ProductWriter, check_output_path, read_product
+    from microflow.products.geotiff import GEOTIFF_SUFFIXES, check_output_path, read_product
 
     inputs = [in_path, options.stable, options.exclude, options.stable_mask]
     out = check_output_path(out_path, inputs, options.overwrite, GEOTIFF_SUFFIXES)
@@ -266,6 +279,16 @@ def correct_product(in_path, out_path, options: CorrectionOptions = CorrectionOp
     keep["CORRECTION"] = json.dumps(result.info)
     params = json.loads(tags.get("PARAMETERS", "{}") or "{}")
     method = tags.get("METHOD", "unknown")
+    with warnings.catch_warnings():  # a north-up unit-pixel grid reads as "not georeferenced" to rasterio
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        _write(out, extra, profile, method, units, params, keep, result, options, in_path)
+    return {**result.info, "output": out, "correction_output": extra}
+
+
+def _write(out, extra, profile, method, units, params, keep, result, options, in_path) -> None:
+    """The corrected product and, with ``extra``, the removed field (:func:`correct_product`)."""
+    from microflow.products.geotiff import ProductWriter
+
     with ProductWriter(out, profile, method, units, params, keep) as writer:
         f = result.field
         writer.write(f.dx, f.dy, f.confidence, sigma=f.sigma)
@@ -275,4 +298,3 @@ def correct_product(in_path, out_path, options: CorrectionOptions = CorrectionOp
                 std = result.correction_std
                 cw.write(result.correction[0], result.correction[1], np.ones(f.dx.shape, np.float32),
                          sigma=R68 * np.sqrt((std[0] ** 2 + std[1] ** 2) / 2))
-    return {**result.info, "output": out, "correction_output": extra}

@@ -4,11 +4,11 @@ Sources, in order of preference (:func:`stable_mask`):
 
 * ``stable`` VECTOR: inside the polygons (areas known not to move);
 * ``exclude`` VECTOR with ``buffer`` [m]: outside the polygons grown by the buffer (the rupture zone,
-  the glacier);
+  the glacier; with a buffer, a fault trace drawn as lines does too);
 * ``stable_mask`` RASTER: its non-zero, non-nodata pixels, resampled (nearest) onto the product grid
   when its grid differs;
 * automatic (:func:`automatic_mask`, :func:`gradient_outliers`): valid pixels whose confidence is at
-  least ``min_confidence``, whose sigma is at most ``median + k_sigma · 1.4826 MAD`` and, after a first
+  least ``min_confidence`` (or the lower quartile, when that is lower), whose sigma is at most ``median + k_sigma · 1.4826 MAD`` and, after a first
   fit, whose residual gradient is not an outlier; the robust reweighting of the fit
   (:mod:`.fit`) then drops what still moves.
 
@@ -35,8 +35,9 @@ def _crs_or_none(crs):
     return None if crs is None or not str(crs) else crs
 
 
-def read_vector(path: str | os.PathLike, product_crs) -> list:
-    """Polygons of a vector file as shapely geometries in the product CRS (module doc)."""
+def read_vector(path: str | os.PathLike, product_crs, polygons_only: bool = True) -> list:
+    """Geometries of a vector file as shapely geometries in the product CRS (module doc): polygons,
+    and also lines and points unless ``polygons_only`` (a fault trace to grow with a buffer)."""
     import fiona
     from rasterio.crs import CRS
     from rasterio.warp import transform_geom
@@ -48,9 +49,10 @@ def read_vector(path: str | os.PathLike, product_crs) -> list:
             geoms = [shape(f.geometry) for f in layer if f.geometry is not None]
     except Exception as exc:  # fiona raises DriverError and others for unreadable files
         raise InputError(f"cannot read vector {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    geoms = [g for g in geoms if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
+    kinds = ("Polygon", "MultiPolygon") if polygons_only else ()
+    geoms = [g for g in geoms if not g.is_empty and (not kinds or g.geom_type in kinds)]
     if not geoms:
-        raise InputError(f"vector {path} holds no polygon")
+        raise InputError(f"vector {path} holds no polygon" + ("" if polygons_only else " or line"))
     if not wkt:
         return geoms
     if _crs_or_none(product_crs) is None:
@@ -92,9 +94,10 @@ def rasterize_polygons(geoms: list, shape: tuple[int, int], transform) -> np.nda
 
 
 def vector_mask(path, shape, transform, crs, buffer_m: float = 0.0) -> np.ndarray:
-    """Bool (H, W) of a vector's polygons (grown by ``buffer_m`` metres) on the product grid."""
-    geoms = read_vector(path, _crs_or_none(crs))
+    """Bool (H, W) of a vector's polygons (grown by ``buffer_m`` metres; with a buffer, lines such as a
+    fault trace count too) on the product grid."""
     distance = buffer_distance(buffer_m, _crs_or_none(crs))
+    geoms = read_vector(path, _crs_or_none(crs), polygons_only=not distance)
     if distance:
         geoms = [g.buffer(distance) for g in geoms]
     inside = rasterize_polygons(geoms, shape, transform)
@@ -154,10 +157,13 @@ def stable_mask(options, shape, transform, crs) -> tuple[np.ndarray | None, str]
 
 def automatic_mask(valid: np.ndarray, confidence: np.ndarray | None, sigma: np.ndarray | None,
                    min_confidence: float, k_sigma: float) -> np.ndarray:
-    """Valid pixels with confidence >= ``min_confidence`` and sigma <= median + k · 1.4826 MAD."""
+    """Valid pixels with confidence >= ``min(min_confidence, q25)`` (``q25`` the lower quartile of the
+    valid confidences: a method whose confidences all sit low keeps its upper three quarters) and sigma
+    <= median + k · 1.4826 MAD."""
     keep = valid.copy()
     if confidence is not None and np.isfinite(confidence[valid]).any():
-        keep &= np.nan_to_num(confidence, nan=0.0) >= min_confidence
+        conf = np.nan_to_num(confidence, nan=0.0)
+        keep &= conf >= min(min_confidence, float(np.percentile(conf[valid], 25)))
     if sigma is not None and np.isfinite(sigma[keep]).any():
         s = sigma[keep & np.isfinite(sigma)]
         med = np.median(s)
