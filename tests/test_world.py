@@ -238,3 +238,16 @@ def test_world_sample_truth_matches_the_images_for_a_pure_offset(bank):
     back = fourier_shift(s.post, -dx, -dy)
     inner = (slice(16, -16), slice(16, -16))
     assert np.abs(back[inner] - s.pre[inner]).mean() < np.abs(s.post[inner] - s.pre[inner]).mean() * 0.6
+
+
+def test_landsat_mosaics_read_from_a_packed_npz(tmp_path, monkeypatch):
+    """The GPU path: ``$MICROFLOW_LANDSAT_NPZ`` replaces the rasterio read of the sdist."""
+    from microflow.synth import textures as T
+
+    arrays = {f"landsat_{b}": np.full((40, 50), i + 1, np.uint16) for i, b in enumerate(T.LANDSAT_BANDS)}
+    arrays.update({f"landsat_{b}|transform": np.array([30.0, 0, 1e5, 0, -30.0, 2e6]) for b in T.LANDSAT_BANDS})
+    np.savez_compressed(tmp_path / "l.npz", crs="EPSG:32621", **arrays)
+    monkeypatch.setenv(T.LANDSAT_NPZ_ENV, str(tmp_path / "l.npz"))
+    pictures = T.load_landsat_mosaics()
+    assert [p.name for p in pictures] == [f"landsat_{b}" for b in T.LANDSAT_BANDS]
+    assert pictures[2].data[0, 0] == 3 and pictures[0].transform.a == 30.0 and pictures[0].crs == "EPSG:32621"

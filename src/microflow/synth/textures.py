@@ -121,8 +121,34 @@ class TexturePicture:
     gain: float = 1.0
 
 
+LANDSAT_NPZ_ENV = "MICROFLOW_LANDSAT_NPZ"  # a packed copy of the mosaics (machines without rasterio or network)
+
+
+def save_landsat_npz(path: str | os.PathLike, cache_dir_path=None) -> Path:
+    """Write the three mosaics and their georeference to one compressed .npz (read back when
+    ``$MICROFLOW_LANDSAT_NPZ`` names it, e.g. on a GPU machine that has no rasterio and no network)."""
+    pictures = load_landsat_mosaics(cache_dir_path)
+    arrays = {p.name: p.data for p in pictures}
+    arrays.update({f"{p.name}|transform": np.array(tuple(p.transform)[:6]) for p in pictures})
+    np.savez_compressed(path, crs=str(pictures[0].crs), **arrays)
+    return Path(path)
+
+
+def _landsat_from_npz(path: str) -> list[TexturePicture]:
+    try:
+        from affine import Affine
+    except ImportError:  # no rasterio stack: textures need no georeference
+        Affine = None
+    with np.load(path) as data:
+        return [TexturePicture(f"landsat_{band}", data[f"landsat_{band}"],
+                               Affine(*data[f"landsat_{band}|transform"]) if Affine else None, str(data["crs"]))
+                for band in LANDSAT_BANDS]
+
+
 def load_landsat_mosaics(cache_dir_path=None) -> list[TexturePicture]:
     """Per band, the union-grid mosaic of the two scenes (uint16, 0 = no data)."""
+    if os.environ.get(LANDSAT_NPZ_ENV):
+        return _landsat_from_npz(os.environ[LANDSAT_NPZ_ENV])
     import rasterio
     from affine import Affine
 
