@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
-from microflow.errors import InputError
+from microflow.errors import InputError, MicroflowWarning
 from microflow.io.raster import check_usable
+from microflow.io.stac import resolve_input, sources_tag
 from microflow.methods import DEFAULT_METHOD, check_image_size, check_method_params, get_method
 from microflow.methods.base import DisplacementField
+from microflow.options import EstimateOptions
 from microflow.products.geotiff import GEOTIFF_SUFFIXES, check_output_path, read_product
 from microflow.products.netcdf import NETCDF_SUFFIXES, is_netcdf_path, write_netcdf
 from microflow.tiling.normalization_stats import warn_if_identical
@@ -75,61 +78,76 @@ def _single_window_pixels() -> int:
     return microflow.MAX_SINGLE_WINDOW_PIXELS
 
 
-def estimate_files(pre_path, post_path, out_path, method: str = DEFAULT_METHOD, *, band: int = 1,
-                   units: str = "pixel", overwrite: bool = False, plot: str | None = None,
-                   progress: bool = False, tile_window: int | None = None, tile_overlap: int | None = None,
-                   tile_batch: int | None = None, regularize: str | None = None, reg_params: dict | None = None,
-                   device: str = "auto", threads: int | None = None, dask: bool = False,
-                   dask_scheduler: str | None = None, dask_workers: int | None = None, align: str = "exact",
-                   nodata: float | None = None, **params) -> dict:
-    """Estimate the field of a GeoTIFF pair of any size and write the product; return a summary dict.
+def estimate_files(pre_path, post_path, out_path, options: EstimateOptions | str | None = None,
+                   **overrides) -> dict:
+    """Estimate the field of a raster pair of any size and write the product; return a summary dict.
 
-    The product is a GeoTIFF, or CF netCDF when ``out_path`` ends in ``.nc``.
+    ``options``: an :class:`~microflow.options.EstimateOptions` (or a method name; None: defaults),
+    with ``overrides`` (its field names, or the method's own parameters) applied on top; see
+    :meth:`EstimateOptions.build`. The product is a GeoTIFF, or CF netCDF when ``out_path`` ends in ``.nc``.
+
+    Inputs: local files, ``https://``/``s3://`` COG URLs or any GDAL path, read in windows
+    (:mod:`microflow.io.remote`), or STAC Item JSON files/URLs with ``asset`` (:mod:`microflow.io.stac`;
+    the product's SOURCES tag records the items and asset hrefs). With ``bounds``/``aoi`` the product
+    covers that area on pre's grid and only it (plus ``aoi_halo`` px) is read (:mod:`microflow.io.aoi`).
 
     Every method runs through the whole-scene tiler (:mod:`microflow.tiling`): windows of
     ``tile_window`` px overlapping by ``tile_overlap``, ``tile_batch`` per batch, blended, with
     global normalization and bounded memory, then the regularizer (``regularize``: "ltv", "tv",
     "none"; None = "ltv" for MicroFlow, "none" for the classical methods; ``reg_params``: lam, eps,
-    outer_iters, inner_iters, halo, block). ``params`` are the method's own parameters (a
-    correlator's ``window`` is its correlation window). ``dask=True`` (or a ``dask_scheduler``
-    address) runs on a Dask cluster: a LocalCluster of ``dask_workers`` processes with ``threads``
-    threads each, or the scheduler's workers; the numbers are those of the single-process run.
-    ``align``: "exact" (default; grids a whole number of pixels apart are estimated on their overlap,
-    never resampled), "resample" or "resample:KERNEL" (post reprojected onto pre's grid, default
-    cubic; recorded in the ALIGNMENT tag). ``nodata``: a value marking no data in both images (e.g. 0).
+    outer_iters, inner_iters, halo, block). ``dask=True`` (or a ``dask_scheduler`` address) runs on
+    a Dask cluster: a LocalCluster of ``dask_workers`` processes with ``threads`` threads each, or the
+    scheduler's workers; the numbers are those of the single-process run. ``align``: "exact"
+    (default; grids a whole number of pixels apart are estimated on their overlap, never resampled),
+    "resample" or "resample:KERNEL" (post reprojected onto pre's grid, default cubic; recorded in the
+    ALIGNMENT tag). ``nodata``: a value marking no data in both images (e.g. 0).
     """
-    out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite,
+    opts = EstimateOptions.build(options, **overrides)
+    pre_path, post_path = _as_input(pre_path), _as_input(post_path)
+    out_path = check_output_path(out_path, (pre_path, post_path), opts.overwrite,
                                  PRODUCT_SUFFIXES, "the product (GeoTIFF or netCDF)")
-    if plot:
-        check_output_path(plot, (os.fspath(pre_path), os.fspath(post_path), out_path), overwrite,
+    if opts.plot:
+        check_output_path(opts.plot, (pre_path, post_path, out_path), opts.overwrite,
                           (".png",), "the plot quicklook")
-    settings = dict(band=band, units=units, window=tile_window, overlap=tile_overlap, batch_size=tile_batch,
-                    regularize=regularize, reg_params=reg_params, device=device, threads=threads,
-                    overwrite=True, progress=progress, method_params=params, align=align, nodata=nodata)
+    aoi = opts.area()
+    pre_href, pre_source = resolve_input(pre_path, opts.asset, "pre")
+    post_href, post_source = resolve_input(post_path, opts.asset, "post")
+    settings = opts.tiler_settings()
+    if opts.dask or opts.dask_scheduler:
+        if pre_source or post_source:
+            warnings.warn("the Dask backend does not record the STAC items in a SOURCES tag", MicroflowWarning,
+                          stacklevel=2)
+    elif aoi is not None or pre_source or post_source:
+        settings.update(aoi=aoi, halo=opts.aoi_halo, tags=sources_tag((pre_source, post_source)))
     if is_netcdf_path(out_path):
         # The tiler streams into a GeoTIFF; netCDF is written from it (the whole field in memory).
         with tempfile.TemporaryDirectory(prefix=".microflow-", dir=os.path.dirname(out_path)) as scratch:
             geotiff = os.path.join(scratch, "product.tif")
-            summary = _run_tiler(pre_path, post_path, geotiff, method, dask, dask_scheduler, dask_workers, settings)
+            summary = _run_tiler(pre_href, post_href, geotiff, opts, settings)
             field, tags, profile = read_product(geotiff, as_field=True)
-            write_netcdf(out_path, field, profile, method, units, json.loads(tags.get("PARAMETERS", "{}")),
-                         alignment=tags.get("ALIGNMENT"))
+            write_netcdf(out_path, field, profile, opts.method, opts.units,
+                         json.loads(tags.get("PARAMETERS", "{}")), alignment=tags.get("ALIGNMENT"))
         summary["output"] = out_path
     else:
-        summary = _run_tiler(pre_path, post_path, out_path, method, dask, dask_scheduler, dask_workers, settings)
-    if plot:
+        summary = _run_tiler(pre_href, post_href, out_path, opts, settings)
+    if opts.plot:
         from microflow.analysis.plot import plot_product
 
-        plot_product(out_path, plot, pre_path=pre_path)
+        plot_product(out_path, opts.plot, pre_path=pre_href)
     return summary
 
 
-def _run_tiler(pre_path, post_path, out_path, method, dask, dask_scheduler, dask_workers, settings) -> dict:
-    if dask or dask_scheduler:
+def _as_input(path) -> str:
+    """An input as text; pathlib paths of URLs (``https:/h/a.tif``) are not expected."""
+    return os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+
+
+def _run_tiler(pre_path, post_path, out_path, opts: EstimateOptions, settings: dict) -> dict:
+    if opts.dask or opts.dask_scheduler:
         from microflow.tiling.dask_backend import estimate_scene_dask
 
-        return estimate_scene_dask(pre_path, post_path, out_path, method, scheduler=dask_scheduler,
-                                   workers=dask_workers, **settings)
+        return estimate_scene_dask(pre_path, post_path, out_path, opts.method, scheduler=opts.dask_scheduler,
+                                   workers=opts.dask_workers, **settings)
     from microflow.tiling.scene import estimate_scene
 
-    return estimate_scene(pre_path, post_path, out_path, method, **settings)
+    return estimate_scene(pre_path, post_path, out_path, opts.method, **settings)

@@ -20,8 +20,10 @@ def register(sub) -> None:
                        description="Estimate the displacement of POST relative to PRE and write a 4-band "
                                    "GeoTIFF (EW +east, NS +north, confidence, sigma) on the pre grid. Scenes of any "
                                    "size are processed in overlapping windows with bounded memory.")
-    p.add_argument("pre", help="pre-event image (GeoTIFF)")
-    p.add_argument("post", help="post-event image (on pre's grid, a whole number of pixels apart, or see --align)")
+    p.add_argument("pre", help="pre-event image: GeoTIFF, https:// or s3:// COG URL, any GDAL path, or a STAC "
+                               "Item JSON (file or URL; see --asset)")
+    p.add_argument("post", help="post-event image, the same kinds (on pre's grid, a whole number of pixels apart, "
+                                "or see --align)")
     p.add_argument("-o", "--output", required=True, help="output GeoTIFF")
     add_method_options(p)
     p.add_argument("--plot", metavar="PNG", help="also write a quicklook PNG")
@@ -30,6 +32,17 @@ def register(sub) -> None:
     add_param_option(p)
 
     add_grid_options(p)
+    p.add_argument("--asset", metavar="NAME", help="asset of STAC Item inputs to read (e.g. B04 or red; "
+                                                  "default: the item's only GeoTIFF asset)")
+
+    area = p.add_argument_group("area of interest (the product covers it on pre's grid; only it is read)")
+    area.add_argument("--bounds", metavar="XMIN,YMIN,XMAX,YMAX",
+                      help="bounds in pre's CRS, or in --bounds-crs (a negative XMIN needs the = form: --bounds=-54.4,...)")
+    area.add_argument("--bounds-crs", metavar="CRS", help="CRS of --bounds, e.g. EPSG:4326")
+    area.add_argument("--aoi", metavar="VECTOR", help="vector file (GeoPackage, GeoJSON, shapefile, ...): "
+                                                      "its bounding box plus --aoi-margin")
+    area.add_argument("--aoi-margin", type=int, metavar="PX",
+                      help="pixels of pre's grid added around the --aoi box (default 32)")
 
     tiles = p.add_argument_group("windows")
     tiles.add_argument("--window", type=positive, metavar="PX",
@@ -46,7 +59,7 @@ def register(sub) -> None:
                         "4 px (default 32); freqcorr and ncc widen their search to it (default: their window's)")
     compute = p.add_argument_group("model and compute")
     compute.add_argument("--model", metavar="NAME|PATH",
-                         help="MicroFlow weights: shipped model name or .safetensors file (default: compact)")
+                         help="MicroFlow weights: shipped model name or .safetensors file (default: robust)")
     compute.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default auto)")
     compute.add_argument("--threads", type=positive, metavar="N",
                          help="CPU threads: torch's, or a correlator's FFT workers (with --dask: threads per worker)")
@@ -72,21 +85,28 @@ def regularization_params(args) -> dict:
     return {key: value for key, value in given.items() if value is not None}
 
 
-def run(args) -> int:
-    from microflow.api import estimate_files
+def options_of(args):
+    """The :class:`~microflow.options.EstimateOptions` of the parsed command line."""
+    from microflow.options import EstimateOptions
 
     params = parse_params(args.param)
     if args.model is not None:
         params["model"] = args.model
     if args.max_displacement is not None:
         params["max_displacement"] = args.max_displacement
-    summary = estimate_files(args.pre, args.post, args.output, args.method, band=args.band, units=args.units,
-                             overwrite=args.overwrite, plot=args.plot, progress=not args.quiet,
-                             tile_window=args.window, tile_overlap=args.overlap, tile_batch=args.batch_size,
-                             regularize=args.regularize, reg_params=regularization_params(args),
-                             device=args.device, threads=args.threads, dask=args.dask,
-                             dask_scheduler=args.dask_scheduler, dask_workers=args.dask_workers,
-                             align=alignment(args), nodata=args.nodata, **params)
+    return EstimateOptions.build(
+        args.method, params=params, band=args.band, units=args.units, overwrite=args.overwrite, plot=args.plot,
+        progress=not args.quiet, tile_window=args.window, tile_overlap=args.overlap, tile_batch=args.batch_size,
+        regularize=args.regularize, reg_params=regularization_params(args), device=args.device,
+        threads=args.threads, dask=args.dask, dask_scheduler=args.dask_scheduler, dask_workers=args.dask_workers,
+        align=alignment(args), nodata=args.nodata, asset=args.asset, bounds=args.bounds,
+        bounds_crs=args.bounds_crs, aoi=args.aoi, aoi_margin=args.aoi_margin)
+
+
+def run(args) -> int:
+    from microflow.api import estimate_files
+
+    summary = estimate_files(args.pre, args.post, args.output, options_of(args))
     print(f"wrote {summary['output']} ({summary['method']}, {summary['shape'][0]}x{summary['shape'][1]}, "
           f"{100 * summary['valid_fraction']:.1f}% valid, {summary['windows']} windows of {summary['window']} px, "
           f"regularize {summary['regularize']}, {summary['seconds']:.1f} s)", file=sys.stderr)

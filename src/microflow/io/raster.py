@@ -14,32 +14,19 @@ through a ``WarpedVRT`` onto pre's grid, over the window of pre that post's foot
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from microflow.errors import InputError, ParameterError
 from microflow.io import grid as grids
+from microflow.io.aoi import Aoi, aoi_window
+from microflow.io.remote import display_name, is_remote, open_raster, with_retries
 
 WARP_TOLERANCE = 1e-3  # px: largest error of GDAL's approximate coordinate transform (default 0.125 px)
-
-
-def _open(path: str | os.PathLike, role: str) -> rasterio.io.DatasetReader:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"{role} image not found: {path}")
-    if os.path.isdir(path):
-        raise InputError(f"{role} image is a folder, not a raster: {path}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except RasterioIOError as exc:
-        raise InputError(f"{role} image is not a readable raster: {path} ({exc})") from None
 
 
 @dataclass
@@ -62,6 +49,8 @@ class RasterPair:
     alignment: str = "exact"
     source: rasterio.io.DatasetReader | None = None
     align: str = "exact"
+    product_window: Window | None = None   # the area of interest within the pair's grid (None: all of it)
+    area: str | None = None                # how that area was given (the product's AOI tag)
 
     def __enter__(self) -> "RasterPair":
         return self
@@ -96,6 +85,15 @@ class RasterPair:
         """The pre image's profile on the overlap (CRS, transform, size): the grid of every product."""
         height, width = self.shape
         return {**self.pre.profile, "height": height, "width": width, "transform": self.transform}
+
+    @property
+    def product_profile(self) -> dict:
+        """The profile of the product: the pair's, cropped to the area of interest (without its halo)."""
+        if self.product_window is None:
+            return self.profile
+        w = self.product_window
+        return {**self.profile, "height": int(w.height), "width": int(w.width),
+                "transform": rasterio.windows.transform(w, self.transform)}
 
     def _windows(self, window: Window | None) -> tuple[Window | None, Window | None]:
         if self.windows is None:
@@ -154,11 +152,15 @@ def _mask_both(pre: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _read_band(ds, band: int, window, boundless: bool, role: str, out_shape=None,
                nodata: float | None = None) -> np.ndarray:
-    try:
-        data = ds.read(band, window=window, masked=True, boundless=boundless, out_shape=out_shape)
-    except RasterioError as exc:
-        detail = exc.__cause__ or exc  # rasterio's own message only says "see previous exception"
-        raise InputError(f"{role} image {ds.name} could not be read (corrupt or truncated?): {detail}") from None
+    name = display_name(ds.name)
+    remote = is_remote(ds.name) or (getattr(ds, "src_dataset", None) is not None
+                                    and is_remote(ds.src_dataset.name))
+
+    def attempt():
+        return ds.read(band, window=window, masked=True, boundless=boundless, out_shape=out_shape)
+
+    what = f"{role} image {name} could not be read" + ("" if remote else " (corrupt or truncated?)")
+    data = with_retries(attempt, what, remote)
     arr = np.ma.filled(data.astype(np.float32), np.nan)
     if ds.nodata is not None and np.isnan(ds.nodata):
         arr[~np.isfinite(arr)] = np.nan
@@ -226,21 +228,24 @@ def _align(pair: RasterPair, alignment: grids.Alignment) -> None:
 
 
 def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: int = 1, *,
-              align="exact", nodata=None) -> RasterPair:
+              align="exact", nodata=None, aoi: Aoi | None = None, halo: int = 0) -> RasterPair:
     """Open and validate a pre/post pair on one grid; raise :class:`InputError` naming what differs.
 
     align: "exact" (default: whole-pixel offsets allowed, the pair is read on its overlap, never
     resampled), "resample" or "resample:KERNEL" (post is reprojected onto pre's grid when the grids
     differ; kernels in :data:`~microflow.io.grid.RESAMPLING_KERNELS`, default cubic). nodata: a value
     that marks no data in both images besides their declared nodata and masks (e.g. 0).
+    Paths may be URLs or GDAL paths (:mod:`microflow.io.remote`). aoi: an area of interest
+    (:mod:`microflow.io.aoi`): the pair is then read over it plus ``halo`` px on each side (within
+    the overlap), and ``product_window`` marks the area itself.
     """
     if not isinstance(band, (int, np.integer)) or band < 1:
         raise ParameterError(f"band must be a positive 1-based index, got {band!r}")
     alignment = grids.parse_align(align)
     nodata = check_nodata(nodata)
-    pre = _open(pre_path, "pre")
+    pre = open_raster(pre_path, "pre")
     try:
-        post = _open(post_path, "post")
+        post = open_raster(post_path, "post")
     except InputError:
         pre.close()
         raise
@@ -251,15 +256,40 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
             if band > ds.count:
                 raise InputError(f"band {band} out of range: {role} image {ds.name} has {ds.count} band(s)")
         _align(pair, alignment)
+        if aoi is not None:
+            _crop(pair, aoi, halo)
     except (InputError, ParameterError):
         pair.close()
         raise
     return pair
 
 
+def _crop(pair: RasterPair, aoi: Aoi, halo: int) -> None:
+    """Restrict the pair's windows to ``aoi`` plus ``halo`` px (within the overlap); set product_window."""
+    if halo < 0:
+        raise ParameterError(f"halo must be >= 0 px, got {halo}")
+    pre = pair.pre
+    area = aoi_window(aoi, pre.crs, pre.transform, pre.height, pre.width)
+    pre_win, post_win = pair.windows or (Window(0, 0, pre.width, pre.height),) * 2
+    c0, r0 = max(area.col_off, pre_win.col_off), max(area.row_off, pre_win.row_off)
+    c1 = min(area.col_off + area.width, pre_win.col_off + pre_win.width)
+    r1 = min(area.row_off + area.height, pre_win.row_off + pre_win.height)
+    if c0 >= c1 or r0 >= r1:
+        raise InputError(f"area of interest ({aoi.describe()}) lies outside the overlap of pre and post")
+    k0, j0 = max(c0 - halo, pre_win.col_off), max(r0 - halo, pre_win.row_off)
+    k1 = min(c1 + halo, pre_win.col_off + pre_win.width)
+    j1 = min(r1 + halo, pre_win.row_off + pre_win.height)
+    shift = (post_win.col_off - pre_win.col_off, post_win.row_off - pre_win.row_off)
+    pair.windows = (Window(k0, j0, k1 - k0, j1 - j0), Window(k0 + shift[0], j0 + shift[1], k1 - k0, j1 - j0))
+    pair.product_window = Window(c0 - k0, r0 - j0, c1 - c0, r1 - r0)
+    pair.area = aoi.describe()
+
+
 def pair_parameters(pair: RasterPair) -> dict:
     """The reading options recorded in a product's PARAMETERS tag: band, align and nodata (if given)."""
     extra = {} if pair.nodata is None else {"nodata": pair.nodata}
+    if pair.area is not None:
+        extra["aoi"] = pair.area
     return {"band": pair.band, "align": pair.align, **extra}
 
 

@@ -29,6 +29,7 @@ from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from microflow.io.raster import RasterPair, open_pair, pair_parameters
+from microflow.io.remote import remote_env
 from microflow.products.geotiff import ProductWriter, check_output_path
 from microflow.tiling.blending import Accumulator, mask_invalid, nodata_growth, predict_windows
 from microflow.tiling.heap import release_free_memory
@@ -87,8 +88,9 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
                    batch_size: int | None = None, regularize: str | None = None, reg_params: dict | None = None,
                    device: str = "auto", threads: int | None = None, overwrite: bool = False,
                    progress: bool = True, method_params: dict | None = None, predictor_factory=None,
-                   align: str = "exact", nodata: float | None = None, **more_method_params) -> dict:
-    """Estimate the displacement of a GeoTIFF pair of any size and write the product GeoTIFF.
+                   align: str = "exact", nodata: float | None = None, aoi=None, halo: int = 0,
+                   tags: dict | None = None, **more_method_params) -> dict:
+    """Estimate the displacement of a raster pair of any size and write the product GeoTIFF.
 
     window, overlap: tile size and overlap [px] (defaults: see :mod:`microflow.tiling.plan`);
     batch_size: windows per predictor call; regularize: "ltv", "tv", "none" or None (method
@@ -98,12 +100,16 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
     predictor_factory: a custom window predictor (see :class:`~microflow.tiling.predictors.PredictorSpec`).
     align: "exact" (whole-pixel offsets: the overlap, no resampling), "resample" or "resample:KERNEL"
     (post reprojected onto pre's grid); nodata: an undeclared no-data value of both images (see
-    :func:`~microflow.io.raster.open_pair`). The product covers the pair's overlap on pre's grid.
+    :func:`~microflow.io.raster.open_pair`). The product covers the pair's overlap on pre's grid, or
+    the area of interest ``aoi`` (:class:`~microflow.io.aoi.Aoi`) of it, which is read with ``halo`` px
+    of context around it (the windows covering the area and its halo are all that is read). Inputs
+    may be URLs (:mod:`microflow.io.remote`). ``tags``: extra product tags (e.g. SOURCES).
     Returns a summary dict (output, method, seconds, valid_fraction, shape, windows, ...).
     """
     start = time.perf_counter()
     out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite)
-    with bounded_gdal_cache(), open_pair(pre_path, post_path, band, align=align, nodata=nodata) as pair:
+    with bounded_gdal_cache(), remote_env(pre_path, post_path), \
+            open_pair(pre_path, post_path, band, align=align, nodata=nodata, aoi=aoi, halo=halo) as pair:
         plan, predictor = plan_scene(pair.shape, method, window=window, overlap=overlap,
                                      batch_size=batch_size, regularize=regularize, reg_params=reg_params,
                                      device=device, threads=threads, predictor_factory=predictor_factory,
@@ -111,15 +117,35 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
         plan.limit_threads(threads)
         stats = scene_statistics(pair, normalization_of(predictor))
         valid = 0
-        with ProductWriter(out_path, pair.profile, method, units, {**pair_parameters(pair), **plan.parameters()},
-                           tags={"ALIGNMENT": pair.alignment}) as writer, \
+        area = pair.product_window or Window(0, 0, pair.shape[1], pair.shape[0])
+        with ProductWriter(out_path, pair.product_profile, method, units,
+                           {**pair_parameters(pair), **plan.parameters()},
+                           tags={"ALIGNMENT": pair.alignment, **(tags or {})}) as writer, \
                 tqdm(total=plan.grid.count, unit="window", desc=method, disable=not progress,
                      file=sys.stderr, dynamic_ncols=True) as bar:
             bands = blended_bands(pair, plan, predictor, stats, bar)
             grid = plan.grid
             for row, col, field in regularized_tiles(bands, grid.height, grid.width, plan.regularization,
                                                      grid.shape[0]):
-                writer.write(field[0], field[1], field[2], Window(col, row, field.shape[2], field.shape[1]),
-                             sigma=field[3])
+                tile = clip_tile(row, col, field, area)
+                if tile is None:
+                    continue  # a tile of the halo only
+                window, field = tile
+                writer.write(field[0], field[1], field[2], window, sigma=field[3])
                 valid += int(np.count_nonzero(np.isfinite(field[0]) & np.isfinite(field[1])))
-    return plan.summary(out_path, time.perf_counter() - start, valid, backend="single-process")
+    summary = plan.summary(out_path, time.perf_counter() - start, valid, backend="single-process")
+    if pair.product_window is not None:
+        summary.update(shape=(int(area.height), int(area.width)), valid_fraction=valid / (area.height * area.width))
+    return summary
+
+
+def clip_tile(row: int, col: int, field: np.ndarray, area: Window) -> tuple[Window, np.ndarray] | None:
+    """The part of a ``(bands, h, w)`` tile at ``(row, col)`` of the pair's grid inside ``area``:
+    ``(its window in the area's pixels, its values)``, or None when it misses the area."""
+    r0, c0 = max(row, int(area.row_off)), max(col, int(area.col_off))
+    r1 = min(row + field.shape[1], int(area.row_off + area.height))
+    c1 = min(col + field.shape[2], int(area.col_off + area.width))
+    if r0 >= r1 or c0 >= c1:
+        return None
+    part = field[:, r0 - row:r1 - row, c0 - col:c1 - col]
+    return Window(c0 - int(area.col_off), r0 - int(area.row_off), c1 - c0, r1 - r0), part

@@ -1,0 +1,132 @@
+"""The QGIS Processing provider (qgis/microflow_qgis): its subprocess runner and styles everywhere,
+and ``qgis_process run microflow:estimate`` where QGIS is installed (Debian: apt-get install qgis
+python3-qgis; skipped without ``qgis_process``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import xml.dom.minidom
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "qgis"))
+
+from microflow_qgis import runner, styles  # noqa: E402
+
+MICROFLOW = Path(sys.executable).with_name("microflow")
+
+
+def fake_cli(tmp_path, body: str) -> str:
+    """An executable Python script standing in for microflow."""
+    path = tmp_path / "fake-microflow"
+    path.write_text(f"#!{sys.executable}\nimport sys, time\n" + textwrap.dedent(body))
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_runner_passes_progress_log_and_stdout(tmp_path):
+    exe = fake_cli(tmp_path, """
+        for i in (0, 25, 50, 100):
+            sys.stderr.write(f"\\rmicroflow: {i:3d}%|###| {i}/100 [00:01<00:02]"); sys.stderr.flush()
+        sys.stderr.write("\\nwrote out.tif\\n"); print("result line")
+    """)
+    seen, logged = [], []
+    out = runner.run(exe, [], progress=seen.append, log=logged.append)
+    assert seen == [0.0, 25.0, 50.0, 100.0]
+    assert logged == ["wrote out.tif"] and out.strip() == "result line"
+
+
+def test_runner_reports_the_error_line(tmp_path):
+    exe = fake_cli(tmp_path, """
+        sys.stderr.write("microflow: error: pre image not found: x.tif\\n"); sys.exit(2)
+    """)
+    with pytest.raises(runner.MicroflowFailed, match="^microflow: error: pre image not found: x.tif$"):
+        runner.run(exe, [])
+
+
+def test_runner_cancel_stops_the_process(tmp_path):
+    exe = fake_cli(tmp_path, """
+        open(sys.argv[1], "w").close()
+        time.sleep(60)
+    """)
+    flag = tmp_path / "started"
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    with pytest.raises(InterruptedError):
+        runner.run(exe, [str(flag)], canceled=cancel.is_set)
+    assert flag.exists()
+
+
+def test_a_missing_executable_says_where_to_set_it(tmp_path, monkeypatch):
+    monkeypatch.delenv(runner.ENV_VARIABLE, raising=False)
+    with pytest.raises(runner.MicroflowNotFound, match="Processing > Providers > microflow-geo"):
+        runner.find_executable(str(tmp_path / "nowhere" / "microflow"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(runner.MicroflowNotFound, match="pip install microflow-geo"):
+        runner.find_executable(None)
+
+
+def test_estimate_args_put_bounds_in_the_cli_order():
+    args = runner.estimate_args("a.tif", "b.tif", "o.tif", method="freqcorr", units="meter",
+                                bounds=(1.5, 2.0, 3.0, 4.0))
+    assert args[:5] == ["estimate", "a.tif", "b.tif", "-o", "o.tif"]
+    assert "--bounds=1.5,2.0,3.0,4.0" in args and args[args.index("--units") + 1] == "meter"
+
+
+@pytest.mark.parametrize("kind, units, first, last", [
+    ("EW", "pixel", "-0.5 px (W)", "+0.5 px (E)"),
+    ("NS", "meter", "-0.5 m (S)", "+0.5 m (N)"),
+    ("sigma", "pixel", "0 px", "+0.5 px"),
+])
+def test_styles_label_the_legend_with_units(kind, units, first, last):
+    doc = xml.dom.minidom.parseString(styles.style_qml(kind, 0.5, units))
+    renderer = doc.getElementsByTagName("rasterrenderer")[0]
+    assert renderer.getAttribute("band") == str(styles.BANDS[kind][0])
+    labels = [item.getAttribute("label") for item in doc.getElementsByTagName("item")]
+    assert labels[0] == first and labels[-1] == last and len(labels) == 5
+    assert styles.nice_limit(0.37) == 0.5 and styles.nice_limit(1.2) == 2.0
+
+
+def qgis_process() -> str | None:
+    """Debian's /usr/bin/qgis_process wrapper passes --noversioncheck, which 3.22's qgis_process
+    refuses (/etc/default/qgis): call the binary behind it when there is one."""
+    found = shutil.which("qgis_process")
+    if found and os.path.exists(found + ".bin"):
+        return found + ".bin"
+    return found
+
+
+@pytest.mark.skipif(qgis_process() is None, reason="QGIS (qgis_process) is not installed")
+def test_qgis_process_estimate_gives_the_cli_product(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_PLUGINPATH": str(ROOT / "qgis"),
+           "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path), "MICROFLOW_EXECUTABLE": str(MICROFLOW)}
+    exe = qgis_process()
+    enabled = subprocess.run([exe, "plugins", "enable", "microflow_qgis"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    listed = subprocess.run([exe, "list"], env=env, capture_output=True, text=True, timeout=120).stdout
+    for name in ("estimate", "correct", "profile", "info"):
+        assert f"microflow:{name}" in listed
+    pre, post = ROOT / "examples" / "pre.tif", ROOT / "examples" / "post.tif"
+    out_qgis, out_cli = tmp_path / "qgis.tif", tmp_path / "cli.tif"
+    run = subprocess.run([exe, "run", "microflow:estimate", "--", f"PRE={pre}", f"POST={post}",
+                          f"OUTPUT={out_qgis}"], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    cli = subprocess.run([str(MICROFLOW), "estimate", str(pre), str(post), "-o", str(out_cli), "--quiet"],
+                         capture_output=True, text=True, timeout=600)
+    assert cli.returncode == 0, cli.stderr
+    with rasterio.open(out_qgis) as q, rasterio.open(out_cli) as c:
+        assert q.transform == c.transform and q.crs == c.crs and q.tags()["UNITS"] == "pixel"
+        np.testing.assert_allclose(q.read(), c.read(), atol=1e-6, equal_nan=True)
+    info = subprocess.run([exe, "run", "microflow:info", "--", f"INPUT={out_qgis}"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert info.returncode == 0 and "units pixel" in info.stdout, info.stdout + info.stderr
