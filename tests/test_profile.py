@@ -114,8 +114,10 @@ def test_cli_profile_writes_csv_and_png(tmp_path, capsys):
     argv = ["profile", str(product), "--start", f"{start[0]},{start[1]}", "--end", f"{end[0]},{end[1]}",
             "--width", "5", "--half-length", "4000", "--fit-distance", "1500", "-o", str(prefix)]
     assert main(argv) == 0
-    printed = capsys.readouterr().out.split()
+    out = capsys.readouterr().out
+    printed = out.split()
     assert float(printed[printed.index("fault-parallel") + 2]) == pytest.approx(1.0, rel=0.05)
+    assert out.count("rho=") == 2 and out.count("n_eff=") == 2  # AR(1) error model reported per component
     rows = list(csv.DictReader(open(f"{prefix}.csv")))
     assert list(rows[0]) == ["distance", "parallel_median", "parallel_std", "normal_median", "normal_std", "n"]
     distance = np.array([float(r["distance"]) for r in rows])
@@ -167,3 +169,66 @@ def test_profile_of_a_product_with_sigma_weights_and_reports_it(tmp_path):
     assert 0 < prof.normal_offset.sigma_propagated < 0.15 and np.isfinite(prof.normal_offset.sigma)
     assert main(["profile", str(path), "--start", f"{col},80", "--end", f"{col},16", "--pixel-coords",
                  "--half-length", "40", "--fit-distance", "20", "--gap", "2", "--width", "9"]) == 0
+
+
+def _ar1(rng, n, rho):
+    """Unit-variance AR(1) sequence of lag-1 correlation ``rho``."""
+    u = np.empty(n)
+    u[0] = rng.normal()
+    for i in range(1, n):
+        u[i] = rho * u[i - 1] + np.sqrt(1 - rho ** 2) * rng.normal()
+    return u
+
+
+def _independent_se(t, v):
+    """Intercept standard error of an ordinary line fit with independent errors (the former formula)."""
+    slope, intercept = np.polyfit(t, v, 1)
+    s2 = ((v - intercept - slope * t) ** 2).sum() / (t.size - 2)
+    return np.sqrt(s2 * (1 / t.size + t.mean() ** 2 / ((t - t.mean()) ** 2).sum()))
+
+
+def _ar1_profiles(rho, draws, sigmas=None, seed=3):
+    """Offsets of step profiles (true offset 1.2, 36 fitted bins a side) with AR(1) bin errors."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(-39.5, 40.0, 1.0)
+    scale = np.full(t.size, 0.05) if sigmas is None else sigmas
+    for _ in range(draws):
+        noise = scale * np.concatenate([_ar1(rng, 40, rho)[::-1], _ar1(rng, 40, rho)])
+        values = np.where(t > 0, 0.6, -0.6) + 0.003 * t + noise
+        yield t, values, offset_at_trace(t, values, gap=4.0, fit_distance=40.0, sigmas=sigmas)
+
+
+def test_ar1_errors_give_nominal_coverage_where_independent_fits_do_not():
+    rows = list(_ar1_profiles(0.7, 200))
+    hits = np.array([abs(off.offset - 1.2) <= off.sigma for _, _, off in rows])
+    assert 0.6 <= hits.mean() <= 0.8  # 68 % nominal
+    rho = np.array([off.left.rho for _, _, off in rows] + [off.right.rho for _, _, off in rows])
+    assert abs(np.mean(rho) - 0.7) < 0.08  # the moment estimate undoes the bias of residual lag-1 products
+    left = rows[0][2].left
+    assert left.n == 36 and left.n_eff == pytest.approx(36 * (1 - left.rho) / (1 + left.rho))
+    naive = []
+    for t, v, off in rows:
+        se = np.hypot(_independent_se(t[(t > 4) & (t <= 40)], v[(t > 4) & (t <= 40)]),
+                      _independent_se(t[(t < -4) & (t >= -40)], v[(t < -4) & (t >= -40)]))
+        naive.append(abs(off.offset - 1.2) <= se)
+    assert np.mean(naive) < 0.45  # treating the bins as independent is overconfident
+
+
+def test_independent_errors_keep_n_eff_near_n_and_nominal_coverage():
+    rows = list(_ar1_profiles(0.0, 200))
+    hits = np.array([abs(off.offset - 1.2) <= off.sigma for _, _, off in rows])
+    assert 0.6 <= hits.mean() <= 0.8
+    n_eff = np.array([off.left.n_eff for _, _, off in rows])
+    assert np.median(n_eff) > 0.95 * 36 and np.mean(n_eff) > 0.85 * 36
+    assert all(2 <= off.right.n_eff <= 36 for _, _, off in rows)
+
+
+def test_sigma_band_is_propagated_with_the_residual_correlation():
+    t = np.arange(-39.5, 40.0, 1.0)
+    sigmas = 0.04 * (1 + 3 * np.exp(-np.abs(t) / 8))  # calibrated band, larger near the trace
+    rows = list(_ar1_profiles(0.8, 200, sigmas))
+    hits = np.array([abs(off.offset - 1.2) <= off.sigma_propagated for _, _, off in rows])
+    assert 0.6 <= hits.mean() <= 0.8
+    # the same band taken as independent bins (rho = 0) covers far less often
+    independent = offset_at_trace(t, np.where(t > 0, 0.6, -0.6), 4.0, 40.0, sigmas).sigma_propagated
+    assert np.mean([abs(off.offset - 1.2) <= independent for _, _, off in rows]) < 0.45

@@ -12,19 +12,40 @@ Geometry (map frame: x east, y north; an ungeoreferenced product is taken north-
 Stacking: pixels are binned by ``t`` (bins one ground pixel wide by default, with an edge on the
 trace) and each bin gives the median, the standard deviation and the count.
 
-Offset at the trace, per component: a straight line ``c = a + b·t`` is fitted by least squares to the
-bin medians on each side within ``gap < |t| <= fit_distance``; ``offset = a₊ - a₋`` (left side minus
-right side at ``t = 0``) and ``σ = sqrt(se(a₊)² + se(a₋)²)`` from the standard errors of the two
-intercepts, ``se(a)² = s² (1/n + t̄²/Σ(t - t̄)²)`` with ``s² = RSS/(n - 2)``.
+Offset at the trace, per component: a straight line ``c = a + b·t`` is fitted to the bin medians on
+each side within ``gap < |t| <= fit_distance``; ``offset = a₊ - a₋`` (left side minus right side at
+``t = 0``) and ``σ = sqrt(se(a₊)² + se(a₋)²)`` (the two sides taken as independent).
+
+Correlated bin errors (:mod:`microflow.analysis.profile_stats`). The errors of neighbouring bins are
+not independent: an estimator's window, the regularizer and the stacking along the fault spread one
+error over many pixels. On each side the bin errors are modelled as ``e = φ D u`` with
+``D = diag(s_i)`` (per-bin 1-sigma, ``s_i = 1`` without a sigma band) and ``u`` a unit-variance AR(1)
+sequence over the bin index ``k``: ``corr(u_i, u_j) = R_ij = ρ^|k_i - k_j|``. With the whitened design
+``X̃ = D⁻¹[1, t]`` and ``G = (X̃ᵀX̃)⁻¹`` the line is the weighted least-squares fit (weights ``1/s_i²``),
+whitened residuals ``z = φ P u`` with ``P = I - X̃GX̃ᵀ``, and
+
+* ``ρ`` solves ``q = g(ρ)``: ``q = Σ_adjacent z_i z_j / Σ z_i²`` is the lag-1 autocorrelation of the
+  residuals and ``g(ρ) = tr(A P R P)/tr(P R)`` its expectation under the model (``A``: 1/2 for bins
+  one index apart), which removes the downward bias of residual autocorrelations of short fits;
+  ``ρ ∈ [0, (n-2)/(n+2)]``, i.e. the effective sample size ``n_eff = n (1 - ρ)/(1 + ρ)`` lies in
+  ``[2, n]``;
+* ``φ² = zᵀz / tr(P R)`` (``RSS/(n - 2)``, or ``χ²/(n - 2)`` with weights, when ``ρ = 0``);
+* ``Cov(a, b) = φ² G X̃ᵀ R X̃ G``; ``n/n_eff`` is its large-n inflation of the variance of a mean.
+
+Without a sigma band ``se(a) = φ sqrt([G X̃ᵀ R X̃ G]₀₀)``; with ``ρ = 0`` this is the classical
+``se(a)² = s² (1/n + t̄²/Σ(t - t̄)²)``.
 
 With a ``sigma`` band (the calibrated 68 % radius of the 2-D error per pixel, band 4), each bin
-also gets ``s_bin = median(sigma) / R68`` with ``R68 = sqrt(-2 ln 0.32) = 1.51`` (the radius of an
-isotropic Gaussian holding 68 %, so ``s_bin`` is a per-component standard deviation; the median, not
-``/sqrt(n)``, because the errors of the pixels of one bin, a strip along the fault, are correlated).
-The side lines are then weighted least squares with weights ``1 / s_bin²``:
-``cov = (Xᵀ W X)⁻¹``, ``se_prop(a) = sqrt(cov₀₀)`` (propagated from sigma, bins independent), and the
-reported ``se(a) = se_prop · sqrt(max(1, χ²/(n - 2)))``, inflated when the scatter exceeds what sigma
-predicts; ``σ_offset = sqrt(se(a₊)² + se(a₋)²)`` and ``sigma_propagated`` from the ``se_prop``.
+gets ``s_i = median(sigma) / R68`` with ``R68 = sqrt(-2 ln 0.32) = 1.51`` (the radius of an isotropic
+Gaussian holding 68 %, so ``s_i`` is a per-component standard deviation; the median, not ``/sqrt(n)``,
+because the errors of the pixels of one bin, a strip along the fault, are correlated). The sigma band
+propagated with the correlation gives ``se_prop(a) = sqrt([G X̃ᵀ R X̃ G]₀₀)`` and the reported
+``se(a) = se_prop · max(1, φ)``, inflated when the scatter exceeds what sigma predicts;
+``σ_offset = sqrt(se(a₊)² + se(a₋)²)`` and ``sigma_propagated`` from the ``se_prop``.
+
+Limits: the model covers errors that fluctuate about the true profile within the fit range. A bias
+shared by the whole fit range of a side (e.g. an estimator's blur of the step over more than ``gap``,
+or a scale error) moves both the offset and the line and is not in ``σ``.
 
 Signs: a positive **parallel offset is right-lateral (dextral)** and a negative one left-lateral,
 whichever way the segment is drawn; a positive **normal offset is opening** (the two sides move
@@ -41,13 +62,13 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
+from microflow.analysis.profile_stats import ComponentOffset, SideFit, fit_side, offset_at_trace  # noqa: F401
 from microflow.convention import pixel_sizes
 from microflow.errors import ParameterError
 
 UNGEOREFERENCED = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 """Map frame of a product without georeferencing: north-up, unit pixels (as in microflow.convention)."""
 
-MIN_FIT_POINTS = 3
 MIN_DEFAULT_HALF_LENGTH_PX = 20
 """The default profile half-length is half the segment length but at least this many pixels."""
 R68 = math.sqrt(-2.0 * math.log(0.32))
@@ -78,29 +99,6 @@ def ground_pixel_size(transform: Affine | None) -> float:
 
 
 @dataclass
-class SideFit:
-    """Line ``a + b·t`` fitted on one side of the trace (``side`` = +1 left, -1 right)."""
-
-    side: int
-    intercept: float
-    slope: float
-    intercept_se: float
-    n: int
-    intercept_se_propagated: float = math.nan   # from the sigma band alone (weighted fits)
-
-
-@dataclass
-class ComponentOffset:
-    """Offset of one component at the trace: left-side fit minus right-side fit at ``t = 0``."""
-
-    offset: float
-    sigma: float
-    left: SideFit
-    right: SideFit
-    sigma_propagated: float = math.nan   # from the sigma band alone (NaN without one)
-
-
-@dataclass
 class FaultProfile:
     """Stacked profile across a fault segment and the offsets at its trace.
 
@@ -124,44 +122,6 @@ class FaultProfile:
     start: tuple[float, float]
     end: tuple[float, float]
     bin_sigma: np.ndarray | None = None   # per-bin 1-sigma of a component from the sigma band
-
-
-def fit_side(distance: np.ndarray, values: np.ndarray, side: int, gap: float, fit_distance: float,
-             sigmas: np.ndarray | None = None) -> SideFit:
-    """Least-squares line on ``side`` (+1: t > 0, -1: t < 0) within ``gap < |t| <= fit_distance``;
-    weighted by ``1 / sigmas²`` (per-bin 1-sigma) when given (module doc)."""
-    use = np.isfinite(values) & (side * distance > gap) & (side * distance <= fit_distance)
-    if sigmas is not None:
-        use &= np.isfinite(sigmas) & (sigmas > 0)
-    t, v = distance[use], values[use]
-    n = int(t.size)
-    if n < MIN_FIT_POINTS or np.ptp(t) == 0:
-        return SideFit(side, math.nan, math.nan, math.nan, n)
-    if sigmas is not None:
-        w = 1.0 / np.asarray(sigmas, float)[use] ** 2
-        design = np.stack([np.ones_like(t), t], axis=1)
-        cov = np.linalg.inv(design.T @ (w[:, None] * design))
-        intercept, slope = cov @ (design.T @ (w * v))
-        chi2 = float(w @ (v - intercept - slope * t) ** 2)
-        propagated = math.sqrt(cov[0, 0])
-        se = propagated * math.sqrt(max(1.0, chi2 / (n - 2)))
-        return SideFit(side, float(intercept), float(slope), se, n, propagated)
-    slope, intercept = np.polyfit(t, v, 1)
-    residual = v - (intercept + slope * t)
-    s2 = float(residual @ residual) / (n - 2)
-    t_mean = float(t.mean())
-    se = math.sqrt(s2 * (1.0 / n + t_mean ** 2 / float(((t - t_mean) ** 2).sum())))
-    return SideFit(side, float(intercept), float(slope), se, n)
-
-
-def offset_at_trace(distance: np.ndarray, values: np.ndarray, gap: float, fit_distance: float,
-                    sigmas: np.ndarray | None = None) -> ComponentOffset:
-    """Offset ``a₊ - a₋`` of the two side fits at ``t = 0`` with its standard error (weighted by the
-    per-bin 1-sigma ``sigmas`` when given)."""
-    left = fit_side(distance, values, +1, gap, fit_distance, sigmas)
-    right = fit_side(distance, values, -1, gap, fit_distance, sigmas)
-    return ComponentOffset(left.intercept - right.intercept, math.hypot(left.intercept_se, right.intercept_se),
-                           left, right, math.hypot(left.intercept_se_propagated, right.intercept_se_propagated))
 
 
 @dataclass

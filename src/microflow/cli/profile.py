@@ -23,8 +23,10 @@ def register(sub) -> None:
                     "--width pixels along the fault and --half-length across it are binned by distance "
                     "to the trace (+ = left of START->END) and split into fault-parallel and fault-normal "
                     "components; a line fitted on each side (within --fit-distance, beyond --gap) gives "
-                    "the offset at the trace (parallel > 0: right-lateral; normal > 0: opening). Lengths "
-                    "are in map units, or in pixels with --pixel-coords. Writes PREFIX.csv and PREFIX.png.")
+                    "the offset at the trace (parallel > 0: right-lateral; normal > 0: opening), its ± "
+                    "taking the bins' errors as AR(1)-correlated (lag-1 correlation rho and effective "
+                    "sample size n_eff, printed per side). Lengths are in map units, or in pixels with "
+                    "--pixel-coords. Writes PREFIX.csv and PREFIX.png.")
     p.add_argument("product", help="displacement product (.tif or .nc)")
     p.add_argument("--start", required=True, type=parse_point, metavar="X,Y", help="start of the fault segment")
     p.add_argument("--end", required=True, type=parse_point, metavar="X,Y", help="end of the fault segment")
@@ -68,6 +70,8 @@ def run(args) -> int:
         weighted = (f", weighted by 1/sigma², propagated from sigma ± {off.sigma_propagated:.2g}"
                     if profile.bin_sigma is not None else "")
         print(f"{name:<15} offset {off.offset:+.4g} ± {off.sigma:.2g} {unit} "
-              f"(fits: n={off.left.n} left, n={off.right.n} right{weighted})")
+              f"(fits: n={off.left.n} left, n={off.right.n} right; AR(1) bin errors: "
+              f"rho={off.left.rho:.2f} left, {off.right.rho:.2f} right, "
+              f"n_eff={off.left.n_eff:.1f} left, {off.right.n_eff:.1f} right{weighted})")
     print(f"wrote {csv_path} and {png_path}", file=sys.stderr)
     return 0
