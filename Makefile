@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean qgis-plugin
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/microflow bench --out docs
+
+qgis-plugin:  # dist/microflow_qgis-VERSION.zip, for QGIS's "Install from ZIP"
+	$(PYTHON) scripts/qgis_plugin_zip.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -4,7 +4,8 @@
 and multipart ranges, HEAD), HTTP/1.1 keep-alive, and bookkeeping: ``body_bytes`` (bytes of file
 content sent, by file name), ``requests`` (count). It answers at most ``max_requests`` requests
 (then 503, counted in ``refused``), and drops the connection half-way through the body of the
-next ``drops`` range answers larger than 1 KiB (fault injection). Use as a context manager: the
+next ``drops`` answers larger than 1 KiB after the first ``drop_skip`` such answers (fault
+injection: ``drop_skip=2`` spares the two header reads of a pair and hits a tile read). Use as a context manager: the
 server thread starts on enter and stops on exit. Every file lives under a random path prefix,
 so no client-side cache (GDAL's) carries over between two servers.
 """
@@ -112,10 +113,11 @@ class _Handler(BaseHTTPRequestHandler):
 class RangeServer:
     """See the module docstring. ``url(name)``: the address of a file of ``folder``."""
 
-    def __init__(self, folder, max_requests: int = 400, drops: int = 0):
+    def __init__(self, folder, max_requests: int = 400, drops: int = 0, drop_skip: int = 0):
         self.folder = os.fspath(folder)
         self.max_requests = max_requests
         self.drops = drops
+        self.drop_skip = drop_skip
         self.requests = 0
         self.refused = 0
         self.dropped = 0
@@ -161,6 +163,9 @@ class RangeServer:
 
     def take_drop(self) -> bool:
         with self._lock:
+            if self.drop_skip > 0:
+                self.drop_skip -= 1
+                return False
             if self.drops > 0:
                 self.drops -= 1
                 self.dropped += 1

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import xml.dom.minidom
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +106,24 @@ def qgis_process() -> str | None:
     return found
 
 
+def installed_from_zip(tmp_path) -> Path:
+    """The plugin zip (scripts/qgis_plugin_zip.py) unpacked as QGIS's installer does: a plugins folder."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from qgis_plugin_zip import build
+
+    archive = build(str(tmp_path / "microflow_qgis.zip"))
+    plugins = tmp_path / "plugins"
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+        assert "microflow_qgis/metadata.txt" in names and "microflow_qgis/styles/displacement.qml" in names
+        assert not any("__pycache__" in n for n in names)
+        z.extractall(plugins)
+    return plugins
+
+
 @pytest.mark.skipif(qgis_process() is None, reason="QGIS (qgis_process) is not installed")
 def test_qgis_process_estimate_gives_the_cli_product(tmp_path):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_PLUGINPATH": str(ROOT / "qgis"),
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_PLUGINPATH": str(installed_from_zip(tmp_path)),
            "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path), "MICROFLOW_EXECUTABLE": str(MICROFLOW)}
     exe = qgis_process()
     enabled = subprocess.run([exe, "plugins", "enable", "microflow_qgis"], env=env, capture_output=True,
@@ -130,3 +146,14 @@ def test_qgis_process_estimate_gives_the_cli_product(tmp_path):
     info = subprocess.run([exe, "run", "microflow:info", "--", f"INPUT={out_qgis}"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert info.returncode == 0 and "units pixel" in info.stdout, info.stdout + info.stderr
+    corrected = tmp_path / "corrected.tif"
+    correct = subprocess.run([exe, "run", "microflow:correct", "--", f"INPUT={out_qgis}", "MODEL=constant",
+                              f"OUTPUT={corrected}"], env=env, capture_output=True, text=True, timeout=300)
+    assert correct.returncode == 0 and corrected.exists(), correct.stdout + correct.stderr
+    with rasterio.open(out_qgis) as q:
+        x0, y0, x1, y1 = q.bounds
+    profile = subprocess.run([exe, "run", "microflow:profile", "--", f"INPUT={out_qgis}",
+                              f"START={(x0 + x1) / 2},{y0 + 0.2 * (y1 - y0)}", f"END={(x0 + x1) / 2},{y0 + 0.8 * (y1 - y0)}",
+                              f"OUTPUT={tmp_path / 'profile.csv'}"], env=env, capture_output=True, text=True, timeout=300)
+    assert profile.returncode == 0 and "offset" in profile.stdout, profile.stdout + profile.stderr
+    assert (tmp_path / "profile.csv").exists() and (tmp_path / "profile.png").exists()

@@ -117,18 +117,22 @@ def test_two_stac_items_with_asset_over_http(cli, cogs, tmp_path):
                                                                      ("post", "LC08-post", "B04")]
     assert sources[0]["href"] == pre_href  # the relative href, resolved against the item's URL
     tif_bytes = server.body_bytes.get("pre.tif", 0) + server.body_bytes.get("post.tif", 0)
+    print(f"STAC: served {tif_bytes} B of COGs + {server.body_bytes.get('pre.json', 0) + server.body_bytes.get('post.json', 0)}"
+          f" B of items in {server.requests} requests; ratio {tif_bytes / aoi_share_bytes(folder):.2f}")
     assert tif_bytes <= 2 * aoi_share_bytes(folder)
 
 
-def test_a_dropped_connection_is_retried(cli, cogs, tmp_path, monkeypatch):
+@pytest.mark.parametrize("skip", [0, 2])  # 0: the header read at open; 2: a tile read
+def test_a_dropped_connection_is_retried(cli, cogs, tmp_path, monkeypatch, skip):
     folder, bounds, _ = cogs
     monkeypatch.setattr(remote, "RETRY_DELAYS", (0.05, 0.1, 0.2))
     local, _, _ = local_run(cli, cogs, tmp_path / "local.tif")
-    with RangeServer(folder, drops=1) as server:
+    with RangeServer(folder, drops=1, drop_skip=skip) as server:
         rc, _, err = cli("estimate", server.url("pre.tif"), server.url("post.tif"), "-o", tmp_path / "retry.tif",
                          "--bounds", bounds_text(bounds), *FAST)
     assert server.dropped == 1
     assert rc == 0, err
+    print(f"dropped answer {skip + 1}, retried: {server.requests} requests")
     np.testing.assert_allclose(read(tmp_path / "retry.tif")[0], local, atol=1e-6, equal_nan=True)
 
 

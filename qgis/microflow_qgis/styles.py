@@ -53,7 +53,8 @@ def style_qml(kind: str, limit: float, units: str) -> str:
     with open(os.path.join(HERE, "styles", template), encoding="utf-8") as f:
         text = f.read()
     return (text.replace("{band}", str(band)).replace("{min}", f"{low:.9g}").replace("{max}", f"{limit:.9g}")
-            .replace("{items}", items))
+            .replace("{items}", items).replace("{min_label}", _label(low, unit, negative, positive))
+            .replace("{max_label}", _label(limit, unit, negative, positive)))
 
 
 def product_units(path: str) -> str:

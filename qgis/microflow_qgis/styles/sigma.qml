@@ -10,6 +10,7 @@
       <rastershader>
         <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="{min}" maximumValue="{max}" labelPrecision="3">
 {items}
+          <rampLegendSettings minimumLabel="{min_label}" maximumLabel="{max_label}" prefix="" suffix="" direction="0" useContinuousLegend="1" orientation="2"/>
         </colorrampshader>
       </rastershader>
     </rasterrenderer>
