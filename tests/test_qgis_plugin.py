@@ -157,3 +157,53 @@ def test_qgis_process_estimate_gives_the_cli_product(tmp_path):
                               f"OUTPUT={tmp_path / 'profile.csv'}"], env=env, capture_output=True, text=True, timeout=300)
     assert profile.returncode == 0 and "offset" in profile.stdout, profile.stdout + profile.stderr
     assert (tmp_path / "profile.csv").exists() and (tmp_path / "profile.png").exists()
+
+
+def qgis_python() -> str | None:
+    """A Python that imports qgis.core (Debian's python3-qgis lives in the system Python), or None."""
+    for exe in ("/usr/bin/python3", shutil.which("python3")):
+        if exe and os.path.exists(exe) and subprocess.run([exe, "-c", "import qgis.core"], capture_output=True,
+                                                          timeout=60).returncode == 0:
+            return exe
+    return None
+
+
+GROUP_CHECK = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+app = QgsApplication([], False)
+app.initQgis()
+from microflow_qgis.styles import load_product
+project = QgsProject.instance()
+loaded = QgsRasterLayer(sys.argv[1], "OUTPUT", "gdal")
+project.addMapLayer(loaded)
+load_product(sys.argv[1], project, name="p", layer=loaded)
+group = project.layerTreeRoot().children()[0]
+for node in group.children():
+    r = node.layer().renderer()
+    print(node.name(), node.itemVisibilityChecked(), r.type(), r.band(), r.classificationMin(), r.classificationMax())
+app.exitQgis()
+"""
+
+
+@pytest.mark.skipif(qgis_python() is None, reason="no Python with QGIS (python3-qgis)")
+def test_a_loaded_product_gets_styled_ew_ns_and_a_hidden_sigma(tmp_path):
+    product = tmp_path / "p.tif"
+    profile = {"driver": "GTiff", "height": 64, "width": 64, "count": 4, "dtype": "float32", "nodata": np.nan,
+               "crs": "EPSG:32611", "transform": rasterio.Affine(30, 0, 500000, 0, -30, 4200000)}
+    ramp = np.linspace(-0.7, 0.7, 64, dtype=np.float32)
+    with rasterio.open(product, "w", **profile) as ds:
+        ds.write(np.stack([np.tile(ramp, (64, 1)), np.tile(ramp[:, None], (1, 64)) / 4,
+                           np.full((64, 64), 0.9, np.float32), np.tile(np.linspace(0.01, 0.09, 64, dtype=np.float32), (64, 1))]))
+        ds.update_tags(UNITS="pixel")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)}
+    done = subprocess.run([qgis_python(), "-c", GROUP_CHECK, str(product), str(ROOT / "qgis")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("p ")]
+    assert [(r[1], r[3], r[5]) for r in rows] == [("EW", "True", "1"), ("NS", "True", "2"), ("sigma", "False", "4")]
+    assert all(r[4] == "singlebandpseudocolor" for r in rows)
+    assert [float(v) for v in rows[0][6:8]] == [-1.0, 1.0]      # |EW| up to 0.7 px -> +-1 px
+    assert [float(v) for v in rows[1][6:8]] == [-0.2, 0.2]      # |NS| up to 0.175 px -> +-0.2 px
+    assert [float(v) for v in rows[2][6:8]] == [0.0, 0.1]       # sigma up to 0.09 px -> 0..0.1 px

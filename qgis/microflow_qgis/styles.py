@@ -121,10 +121,15 @@ def load_product(path: str, project=None, name: str | None = None, layer=None) -
         if current is not layer:
             project.addMapLayer(current, False)
             node = group.addLayer(current)
-        else:
+        else:  # loaded by Processing: move it into the group
             node = root.findLayer(current.id())
             if node is None:
                 node = group.addLayer(current)
+            else:
+                moved = node.clone()
+                group.insertChildNode(0, moved)
+                node.parent().removeChildNode(node)
+                node = moved
         if current is layers[-1]:
             node.setItemVisibilityChecked(False)  # sigma: shown on demand
     return layers
