@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
+
+from correction_report import report
 
 from microflow.analysis.profile import profile_product
 from microflow.cli.main import main as cli
@@ -81,11 +82,9 @@ def artefact_field(rng, shape, transform, azimuth=AZIMUTH):
         boundaries.append(u0)
         u0 += rng.uniform(110, 190)
     jumps = rng.uniform(0.02, 0.2, len(boundaries)) * rng.choice([-1, 1], len(boundaries))
-    step = sum(j * (u >= b) for b, j in zip(boundaries, jumps))
     angle = rng.uniform(0, 2 * np.pi, len(boundaries))
     step_x = sum(j * np.cos(a) * (u >= b) for b, j, a in zip(boundaries, jumps, angle))
     step_y = sum(j * np.sin(a) * (u >= b) for b, j, a in zip(boundaries, jumps, angle))
-    del step
     field = np.stack([offset[0] + slope[0, 0] * cols / w + slope[0, 1] * rows / h + wave * np.cos(direction) + step_x,
                       offset[1] + slope[1, 0] * cols / w + slope[1, 1] * rows / h + wave * np.sin(direction) + step_y])
     info = {"offset_px": np.round(offset, 3).tolist(), "plane_px_per_image": np.round(slope, 3).tolist(),
@@ -140,6 +139,7 @@ def offsets(path, start, end, half_length):
 
 
 def synthetic_case(work: Path, size: int, seed: int, peak: float, noise: float, buffer_px: float) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     shape = (size, size)
     ranges = RuptureRanges(length_rel=(0.3, 0.4), width_rel=(0.02, 0.04), segment_probabilities=(1.0, 0.0, 0.0),
@@ -299,71 +299,7 @@ def figure(syn: dict, work: Path, path: Path) -> None:
     fig = plot_before_after(before[:2], after[:2], outline=syn["paths"]["stable"],
                             title="synthetic rupture + offset, plane, stripes, steps -> "
                                   "correct --model plane+stripes+steps --exclude trace --buffer")
-    save_png(fig, path, dpi=90)
-
-
-def pct(a: float, b: float) -> str:
-    return f"{100 * (a - b) / abs(b):+.2f} %"
-
-
-def report(syn: dict, null: dict | None, kb: dict | None, command: str) -> str:
-    clean = syn["clean"]
-    lines = ["# Stable-ground correction (issue 25): measured", "",
-             f"Command: `{command}` (benchmarks/correction.py; numbers below are what it printed on this machine).", "",
-             "## Synthetic rupture with artefacts", "",
-             f"Rupture: {syn['rupture']}; artefacts: {syn['artefacts']}. Stable ground: farther than "
-             f"{syn['buffer_px']:g} px from the trace ({100 * syn['stable_share_true']:.1f} % of the image). Error = RMS "
-             "of |d - d_true| over stable ground (the clean field's is its estimation noise). Offsets: `microflow "
-             "profile` (profile_product, width 31 px, gap 3 px) along the trace, fault-parallel component.", "",
-             "| field | stable-ground error [px] | above clean [px] | RMS vs clean field [px] | fault-parallel offset [px] "
-             "| vs clean | stable share | track azimuth | boundaries found |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    p0 = clean["offsets"][0][0]
-    lines.append(f"| clean (no artefacts) | {clean['stable_rms_px']:.4f} | - | - | {p0:.4f} | - | - | - | - |")
-    art = syn["with_artefacts"]
-    lines.append(f"| with artefacts | {art['stable_rms_px']:.4f} | {art['stable_rms_px'] - clean['stable_rms_px']:+.4f} "
-                 f"| - | {art['offsets'][0][0]:.4f} | {pct(art['offsets'][0][0], p0)} | - | - | - |")
-    for name, label in (("exclude", "corrected, --exclude trace --buffer, azimuth given"),
-                        ("automatic", "corrected, automatic mask, azimuth given"),
-                        ("automatic_estimated_track", "corrected, automatic mask, azimuth estimated")):
-        r = syn[name]
-        lines.append(f"| {label} | {r['stable_rms_px']:.4f} | {r['stable_rms_px'] - clean['stable_rms_px']:+.4f} | "
-                     f"{r['rms_vs_clean_px']:.4f} | {r['offsets'][0][0]:.4f} | {pct(r['offsets'][0][0], p0)} | "
-                     f"{100 * r['stable_share']:.1f} % | {r['track_azimuth_deg']} | {r['boundaries_found']} |")
-    lines += ["", "Acceptance: with the rupture excluded, error above clean "
-              f"{syn['exclude']['stable_rms_px'] - clean['stable_rms_px']:+.4f} px (target <= 0.01) and offset "
-              f"{pct(syn['exclude']['offsets'][0][0], p0)} (target within 2 %); automatic mask "
-              f"{syn['automatic']['stable_rms_px'] - clean['stable_rms_px']:+.4f} px (target <= 0.02) and offset "
-              f"{pct(syn['automatic']['offsets'][0][0], p0)} (target within 5 %).", "",
-              "![before/after](figures/correction.png)", ""]
-    if null:
-        lines += ["## Real near-null pair: Landsat-8 rows 077/078, 2020-05-18, overlap", "",
-                  f"B3 of both scenes, 1024² window of the overlap ({null['before']['valid_px']} valid px), default "
-                  "method, then `microflow correct --model plane` (automatic mask).", "",
-                  "| field | EW median [px] | EW spread (1.4826 MAD) | NS median [px] | NS spread |", "|---|---|---|---|---|"]
-        for name in ("before", "after"):
-            r = null[name]
-            lines.append(f"| {name} | {r['EW'][0]:+.5f} | {r['EW'][1]:.5f} | {r['NS'][0]:+.5f} | {r['NS'][1]:.5f} |")
-        lines += ["", f"`correct` printed: {null['printed'].splitlines()[0]}", ""]
-    if kb:
-        lines += ["## Real vector mask: Kaiserberg rock glacier 2003 -> 2023", "",
-                  "Default method, then `microflow correct --model plane --stable Area_outside_rock_glacier_adjusted.shp`"
-                  f" ({kb['stable_px']} stable px on the product; {kb['inside_px']} px inside "
-                  "Area_inside_rock_glacier.shp). Median (1.4826 MAD) in px.", "",
-                  "| field | stable EW | stable NS | inside EW | inside NS |", "|---|---|---|---|---|"]
-        for name, label in (("before", "before"), ("after", "after (plane)"), ("constant", "after (constant)")):
-            r = kb[name]
-            lines.append(f"| {label} | " + " | ".join(f"{r[k][0]:+.4f} ({r[k][1]:.4f})" for k in
-                                                     ("stable_EW", "stable_NS", "inside_EW", "inside_NS")) + " |")
-        lines += ["", f"Inside the rock glacier, before - after - (the saved correction) is at most "
-                  f"{kb['inside_change_minus_model_max_px']:.2g} px: the motion changes by the fitted plane only "
-                  f"(its median there: EW {kb['inside_model_median_px'][0]:+.4f}, NS {kb['inside_model_median_px'][1]:+.4f} px). "
-                  "The stable polygon lies along the east side of the scene, so the plane is extrapolated over the "
-                  "glacier: the 68 % radius of the correction (band 4 of --save-correction) has the median "
-                  f"{kb['correction_sigma_median_px']['stable']:.4f} px on the stable area and "
-                  f"{kb['correction_sigma_median_px']['inside']:.4f} px inside, and it is added to the product's sigma.",
-                  "", f"`correct` printed: {kb['printed'].splitlines()[0]}", ""]
-    return "\n".join(lines)
+    save_png(fig, path, dpi=72)
 
 
 def main(argv=None) -> int:
@@ -373,6 +309,7 @@ def main(argv=None) -> int:
     parser.add_argument("--peak", type=float, default=1.0, help="rupture peak |d| [px]")
     parser.add_argument("--noise", type=float, default=0.03, help="estimation noise per axis [px]")
     parser.add_argument("--buffer-px", type=float, default=150.0, help="exclusion buffer around the trace [px]")
+    parser.add_argument("--extra-seeds", default="7,8", help="more synthetic seeds to report (comma-separated)")
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--work", help="keep intermediate files here (default: a temporary folder)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "CORRECTION.md"))
@@ -385,13 +322,18 @@ def main(argv=None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         syn = synthetic_case(work, args.size, args.seed, args.peak, args.noise, args.buffer_px)
         figure(syn, work, Path(args.figure))
+        seeds = {}
+        for seed in [int(v) for v in args.extra_seeds.split(",") if v.strip()]:
+            other = synthetic_case(work / f"seed{seed}", args.size, seed, args.peak, args.noise, args.buffer_px)
+            other.pop("paths")
+            seeds[seed] = other
         null = None if args.skip_real else null_case(work)
         kb = None if args.skip_real else kaiserberg_case(work)
         syn.pop("paths")
-        text = report(syn, null, kb, command)
+        text = report(syn, null, kb, command, seeds)
     Path(args.out).write_text(text)
     print(text)
-    print(json.dumps({"synthetic": syn, "null": null, "kaiserberg": kb}, default=float))
+    print(json.dumps({"synthetic": syn, "seeds": seeds, "null": null, "kaiserberg": kb}, default=float))
     return 0
 
 
