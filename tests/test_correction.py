@@ -357,3 +357,44 @@ def test_stable_mask_raster_on_another_grid(tmp_path, product):
         ds.write(mask, 1)
     info = correct_product(before, tmp_path / "after.tif", CorrectionOptions(model="plane", stable_mask=str(path)))
     assert info["stable_share"] == pytest.approx(60 / W, abs=0.01)
+
+
+def test_stable_mask_raster_outside_the_product_is_refused(tmp_path, product, cli, clean_failure):
+    before, _, _ = product
+    path = tmp_path / "far_mask.tif"
+    far = Affine(30.0, 0.0, 900_000.0, 0.0, -30.0, 5_000_000.0)
+    with rasterio.open(path, "w", driver="GTiff", height=20, width=20, count=1, dtype="uint8", crs=CRS,
+                       transform=far) as ds:
+        ds.write(np.ones((20, 20), np.uint8), 1)
+    out = tmp_path / "after.tif"
+    clean_failure(cli("correct", before, "-o", out, "--stable-mask", path), "outside", output=out)
+
+
+def test_a_product_in_metres_gets_the_same_correction(tmp_path):
+    motion, inside = bump()
+    d = noisy(motion + artefacts())
+    grid = {"height": H, "width": W, "crs": RioCRS.from_string(CRS), "transform": TRANSFORM}
+    outs = []
+    for units in ("pixel", "meter"):
+        src = tmp_path / f"in_{units}.tif"
+        write_product(src, as_field(d, np.full((H, W), 0.05, np.float32)), grid, "test", units=units)
+        out = tmp_path / f"out_{units}.tif"
+        correct_product(src, out, CorrectionOptions(model="plane+steps", track_azimuth=AZIMUTH,
+                                                    boundaries=BOUNDARIES, min_share=0.5))
+        outs.append(read_product(out)[0])
+    np.testing.assert_allclose(outs[1][:2], 30.0 * outs[0][:2], atol=1e-3)
+    np.testing.assert_allclose(outs[1][3], 30.0 * outs[0][3], rtol=1e-4)
+    assert abs(np.median(outs[0][0][~inside])) < 0.01
+
+
+def test_a_netcdf_product_is_corrected_into_a_geotiff(tmp_path):
+    pytest.importorskip("netCDF4")
+    from microflow.products.netcdf import write_product_any
+
+    d = noisy(artefacts())
+    grid = {"height": H, "width": W, "crs": RioCRS.from_string(CRS), "transform": TRANSFORM}
+    write_product_any(tmp_path / "in.nc", as_field(d, np.full((H, W), 0.05, np.float32)), grid, "test")
+    info = correct_product(tmp_path / "in.nc", tmp_path / "out.tif", CorrectionOptions(model="plane+steps",
+                                                                                        track_azimuth=AZIMUTH))
+    bands = read_product(tmp_path / "out.tif")[0]
+    assert info["stable_share"] > 0.9 and np.sqrt(np.nanmean(bands[:2] ** 2)) < 0.05

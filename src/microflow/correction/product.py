@@ -246,14 +246,16 @@ def correction_info(fit: FitResult, source: str, n_stable: int, inliers: float, 
 
 
 def correct_product(in_path, out_path, options: CorrectionOptions = CorrectionOptions()) -> dict:
-    """Correct a product file and write the result (and ``options.save_correction``) atomically.
+    """Correct a product file (GeoTIFF or netCDF) and write the result (and ``options.save_correction``)
+    atomically as GeoTIFF.
 
     The output keeps the input's grid, units, method, parameters and tags, and adds ``CORRECTION``
     (JSON, :func:`correction_info`). Returns that dict plus ``output``. Nothing is written on any error.
     """
     from microflow.convention import product_to_field, sigma_from_product
     from microflow.methods.base import DisplacementField
-    from microflow.products.geotiff import GEOTIFF_SUFFIXES, check_output_path, read_product
+    from microflow.products.geotiff import GEOTIFF_SUFFIXES, check_output_path
+    from microflow.products.netcdf import read_product_any
 
     inputs = [in_path, options.stable, options.exclude, options.stable_mask]
     out = check_output_path(out_path, inputs, options.overwrite, GEOTIFF_SUFFIXES)
@@ -264,7 +266,7 @@ def correct_product(in_path, out_path, options: CorrectionOptions = CorrectionOp
         if os.path.abspath(extra) == out:
             raise ParameterError("--save-correction must differ from the output")
     try:
-        bands, tags, profile = read_product(in_path)
+        bands, tags, profile = read_product_any(in_path)
     except Exception as exc:
         raise InputError(f"cannot read product {in_path}: {str(exc).splitlines()[0]}") from None
     transform, units = profile.get("transform"), tags.get("UNITS", "pixel")

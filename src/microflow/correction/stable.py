@@ -127,7 +127,7 @@ def raster_mask(path, shape, transform, crs) -> np.ndarray:
         out = np.zeros(shape, np.uint8)
         try:
             reproject(values, out, src_transform=src_transform, src_crs=src_crs, dst_transform=transform,
-                      dst_crs=crs, resampling=Resampling.nearest, src_nodata=255, dst_nodata=0)
+                      dst_crs=crs, resampling=Resampling.nearest)  # outside the mask raster stays 0
         except Exception as exc:
             raise InputError(f"cannot transform stable mask {path} to the product grid: "
                              f"{str(exc).splitlines()[0][:160]}") from None
