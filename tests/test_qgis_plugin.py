@@ -132,7 +132,8 @@ def test_qgis_process_estimate_gives_the_cli_product(tmp_path):
     listed = subprocess.run([exe, "list"], env=env, capture_output=True, text=True, timeout=120).stdout
     for name in ("estimate", "correct", "profile", "info"):
         assert f"microflow:{name}" in listed
-    pre, post = ROOT / "examples" / "pre.tif", ROOT / "examples" / "post.tif"
+    # copies: QGIS writes .aux.xml statistics beside the layers it opens
+    pre, post = (Path(shutil.copy(ROOT / "examples" / n, tmp_path / n)) for n in ("pre.tif", "post.tif"))
     out_qgis, out_cli = tmp_path / "qgis.tif", tmp_path / "cli.tif"
     run = subprocess.run([exe, "run", "microflow:estimate", "--", f"PRE={pre}", f"POST={post}",
                           f"OUTPUT={out_qgis}"], env=env, capture_output=True, text=True, timeout=600)
