@@ -159,3 +159,24 @@ def test_nonsensical_parameters(param, message, pair, tmp_path, cli, clean_failu
     out = tmp_path / "out.tif"
     clean_failure(cli("estimate", *pair, "-o", out, "--method", "freqcorr", "--quiet", "-p", param), message,
                   output=out)
+
+
+def test_correct_removes_a_misregistration_and_tags_it(pair, tmp_path, cli):
+    """``--correct constant``: a uniform 0.3/0.2 px shift is all misregistration and is removed."""
+    out = tmp_path / "corrected.tif"
+    err = estimate(cli, *pair, out, "-p", "window=32", "--correct", "constant")
+    assert "removed a constant correction" in err
+    with rasterio.open(out) as ds:
+        ew, ns, _, sigma = ds.read()
+        info = json.loads(ds.tags()["CORRECTION"])
+    assert info["model"] == "constant" and info["stable_share"] > 0.3
+    assert abs(np.nanmedian(ew)) < 0.01 and abs(np.nanmedian(ns)) < 0.01
+    assert np.isfinite(sigma[np.isfinite(ew)]).all()
+    assert not list(tmp_path.glob(".microflow-*"))   # the uncorrected scratch product is gone
+
+
+def test_correct_refusals_leave_no_file(pair, tmp_path, cli, clean_failure):
+    clean_failure(cli("estimate", *pair, "-o", tmp_path / "a.tif", "--method", "freqcorr", "--quiet",
+                      "--correct", "banana"), "unknown correction model", output=tmp_path / "a.tif")
+    clean_failure(cli("estimate", *pair, "-o", tmp_path / "a.nc", "--method", "freqcorr", "--quiet",
+                      "--correct", "plane"), "GeoTIFF", output=tmp_path / "a.nc")

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from microflow.errors import InputError, MicroflowWarning
+from microflow.errors import InputError, MicroflowWarning, ParameterError
 from microflow.io.raster import check_usable
 from microflow.io.stac import resolve_input, sources_tag
 from microflow.methods import DEFAULT_METHOD, check_image_size, check_method_params, get_method
@@ -109,6 +109,8 @@ def estimate_files(pre_path, post_path, out_path, options: EstimateOptions | str
     if opts.plot:
         check_output_path(opts.plot, (pre_path, post_path, out_path), opts.overwrite,
                           (".png",), "the plot quicklook")
+    if opts.correct and is_netcdf_path(out_path):
+        raise ParameterError("--correct writes a GeoTIFF product: choose a .tif output (convert it afterwards)")
     aoi = opts.area()
     pre_href, pre_source = resolve_input(pre_path, opts.asset, "pre")
     post_href, post_source = resolve_input(post_path, opts.asset, "post")
@@ -128,12 +130,27 @@ def estimate_files(pre_path, post_path, out_path, options: EstimateOptions | str
             write_netcdf(out_path, field, profile, opts.method, opts.units,
                          json.loads(tags.get("PARAMETERS", "{}")), alignment=tags.get("ALIGNMENT"))
         summary["output"] = out_path
+    elif opts.correct:
+        summary = _estimate_and_correct(pre_href, post_href, out_path, opts, settings)
     else:
         summary = _run_tiler(pre_href, post_href, out_path, opts, settings)
     if opts.plot:
         from microflow.analysis.plot import plot_product
 
         plot_product(out_path, opts.plot, pre_path=pre_href)
+    return summary
+
+
+def _estimate_and_correct(pre_href: str, post_href: str, out_path: str, opts: EstimateOptions, settings: dict) -> dict:
+    """Estimate into a scratch product beside ``out_path``, then publish its stable-ground correction
+    (``opts.correct``, automatic stable mask): a refused correction leaves no file."""
+    from microflow.correction.product import CorrectionOptions, correct_product
+
+    with tempfile.TemporaryDirectory(prefix=".microflow-", dir=os.path.dirname(out_path)) as scratch:
+        raw = os.path.join(scratch, "uncorrected.tif")
+        summary = _run_tiler(pre_href, post_href, raw, opts, settings)
+        summary["correction"] = correct_product(raw, out_path, CorrectionOptions(model=opts.correct, overwrite=True))
+    summary["output"] = out_path
     return summary
 
 

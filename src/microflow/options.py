@@ -33,7 +33,9 @@ class EstimateOptions:
     ``progress``. Windows [px]: ``tile_window``, ``tile_overlap``, ``tile_batch`` (windows per batch).
     Regularization: ``regularize`` ("ltv", "tv", "none"; None = the method's default) with
     ``reg_params``. Compute: ``device``, ``threads``; ``dask``, ``dask_scheduler``,
-    ``dask_workers``. ``correct``: reserved for a correction step (not used yet).
+    ``dask_workers``. ``correct``: a stable-ground correction model (``"plane"``, ``"plane+stripes"``, ...)
+    fitted on the automatic stable mask and removed before the product is published
+    (:func:`microflow.correction.product.correct_product`; GeoTIFF output only).
     """
 
     method: str = DEFAULT_METHOD
@@ -92,7 +94,9 @@ class EstimateOptions:
         if self.aoi_halo < 0:
             raise ParameterError(f"aoi_halo must be >= 0 px, got {self.aoi_halo}")
         if self.correct is not None:
-            raise ParameterError("correct is not available yet")
+            from microflow.correction.models import parse_model
+
+            parse_model(self.correct)  # an unknown model fails before any input is read
         if (self.dask or self.dask_scheduler) and (self.bounds is not None or self.aoi is not None):
             raise ParameterError("--bounds/--aoi run in a single process; drop --dask/--dask-scheduler")
 

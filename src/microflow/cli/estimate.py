@@ -71,6 +71,11 @@ def register(sub) -> None:
     reg.add_argument("--epsilon", type=float, metavar="EPS", help="log-TV ε [px]")
     reg.add_argument("--reg-iters", type=positive, metavar="N", help="log-TV majorize-minimize iterations")
 
+    p.add_argument("--correct", metavar="MODEL",
+                   help="remove a stable-ground correction before writing: constant, plane, quadratic, stripes, "
+                        "steps or a combination such as plane+stripes, fitted on the automatic stable mask "
+                        "(for vector or raster masks, run `microflow correct` on the product)")
+
     dask = p.add_argument_group("Dask (see docs/cluster.md)")
     dask.add_argument("--dask", action="store_true", help="run on a local Dask cluster of worker processes")
     dask.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
@@ -100,7 +105,7 @@ def options_of(args):
         regularize=args.regularize, reg_params=regularization_params(args), device=args.device,
         threads=args.threads, dask=args.dask, dask_scheduler=args.dask_scheduler, dask_workers=args.dask_workers,
         align=alignment(args), nodata=args.nodata, asset=args.asset, bounds=args.bounds,
-        bounds_crs=args.bounds_crs, aoi=args.aoi, aoi_margin=args.aoi_margin)
+        bounds_crs=args.bounds_crs, aoi=args.aoi, aoi_margin=args.aoi_margin, correct=args.correct)
 
 
 def run(args) -> int:
@@ -110,6 +115,10 @@ def run(args) -> int:
     print(f"wrote {summary['output']} ({summary['method']}, {summary['shape'][0]}x{summary['shape'][1]}, "
           f"{100 * summary['valid_fraction']:.1f}% valid, {summary['windows']} windows of {summary['window']} px, "
           f"regularize {summary['regularize']}, {summary['seconds']:.1f} s)", file=sys.stderr)
+    if summary.get("correction"):
+        c = summary["correction"]
+        print(f"removed a {c.get('model')} correction fitted on {100 * c.get('stable_share', float('nan')):.1f}% of "
+              "the scene (CORRECTION tag)", file=sys.stderr)
     if args.plot:
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
