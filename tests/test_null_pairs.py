@@ -133,21 +133,21 @@ def test_null_criterion_needs_the_limit_and_every_correlator():
 def test_null_pairs_script_compares_models_and_writes_the_report(tmp_path):
     import shutil
 
-    from microflow.model.weights import shipped_models
+    from microflow.model.weights import DEFAULT_MODEL, shipped_models
 
-    if "compact" not in shipped_models():
-        pytest.skip("no shipped compact model")
-    copy = shutil.copy(shipped_models()["compact"], tmp_path / "other.safetensors")
+    if DEFAULT_MODEL not in shipped_models():
+        pytest.skip("no shipped default model")
+    copy = shutil.copy(shipped_models()[DEFAULT_MODEL], tmp_path / "other.safetensors")
     report = tmp_path / "NULL.md"
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "null_pairs.py"), "--source", "skimage",
                           "--size", "80", "--count-per-combination", "1", "--methods", "microflow", "farneback",
-                          "--model", "compact", "--models", str(copy), "--threads", "1", "--report", str(report)],
+                          "--model", DEFAULT_MODEL, "--models", str(copy), "--threads", "1", "--report", str(report)],
                          capture_output=True, text=True)
     assert run.returncode in (0, 1), run.stderr
     text = report.read_text()
-    for row in ("`microflow[compact]` | none", "`microflow[other]` | log-TV", "`farneback` | log-TV"):
+    for row in (f"`microflow[{DEFAULT_MODEL}]` | none", "`microflow[other]` | log-TV", "`farneback` | log-TV"):
         assert f"| {row} |" in text
     criterion = text.split("## Criterion (issue 11)")[1].split("##")[0]
-    assert "microflow[compact] + log-TV: mean deviation" in criterion  # the default model is checked
+    assert f"microflow[{DEFAULT_MODEL}] + log-TV: mean deviation" in criterion  # the default model is checked
     assert "microflow[other]" not in criterion and "farneback" in criterion
     assert ("ACCEPTANCE PASSED" in run.stdout) == (run.returncode == 0)
