@@ -36,16 +36,28 @@ from microflow.analysis.null_pairs import null_pairs
 from microflow.analysis.sigma_eval import cached_fields, concat, pixel_table, spearman, split_key
 from microflow.synth.faultdeform import read_sample
 from microflow.synth.folder import SplitJob, write_split
+from microflow.model.weights import DEFAULT_MODEL
 from microflow.uncertainty import coverage_of, sigma_model
 
 KEYS = ("microflow+ltv", "freqcorr")
 NAMES = {"0": "very small", "1": "small", "2": "large"}
-TARGET_CATEGORY, TARGET_NEAR, TARGET_NULL, MIN_SPEARMAN = (0.63, 0.73), (0.58, 0.78), (0.58, 0.80), 0.4
+TARGET_CATEGORY, TARGET_NEAR, TARGET_NULL, MIN_SPEARMAN = (0.62, 0.74), (0.58, 0.78), (0.58, 0.80), 0.45  # issue 23
 SPEARMAN_PIXELS = 400_000   # random pixels of the pooled test split for the rank correlation
 
 
 def with_sigma(table: dict, model) -> dict:
     return {**table, "sigma": model.regression.predict(table)}  # predict reads only its own features
+
+
+def shift_set_features(key: str, group: str, model_name: str, cache: Path | None) -> tuple[dict, float]:
+    """:func:`field_features` on a shift-set group (:mod:`microflow.analysis.shift_set`): its moving pairs
+    by category and its zero-motion pairs as the nulls."""
+    from microflow.analysis.shift_set import ShiftSpec, shift_pairs
+
+    pairs = shift_pairs(group, ShiftSpec())
+    moving = [s for s in pairs if s.category >= 0]
+    nulls = [(f"{group}-null-{s.sample_id}", s.pre, s.post) for s in pairs if s.category < 0]
+    return field_features(key, moving, nulls, model_name, cache)
 
 
 def field_features(key: str, samples: list, nulls: list, model_name: str, cache: Path | None) -> tuple[dict, float]:
@@ -86,7 +98,7 @@ def evaluate_key(key: str, groups: dict, seconds: float, model_name: str) -> dic
 
 def checks(results: dict) -> list[tuple[str, bool]]:
     out = []
-    inside = lambda v, lim: lim[0] <= v <= lim[1]
+    inside = lambda v, lim: lim[0] <= v <= lim[1]  # noqa: E731
     for key, r in results.items():
         for c in ("0", "1", "2"):
             v = r[c]["coverage"]
@@ -96,6 +108,8 @@ def checks(results: dict) -> list[tuple[str, bool]]:
         v = r["null"]["coverage"]
         out.append((f"{key}: coverage on the null pairs (||d - median d||) {v:.3f} in {list(TARGET_NULL)}",
                     inside(v, TARGET_NULL)))
+    if KEYS[0] not in results:
+        return out
     v = results[KEYS[0]]["spearman"]
     out.append((f"{KEYS[0]}: Spearman(sigma, EPE) {v:.3f} >= {MIN_SPEARMAN}", v >= MIN_SPEARMAN))
     return out
@@ -124,7 +138,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--null-count", type=int, default=2, help="null pairs per band combination (3 combinations)")
     parser.add_argument("--null-size", type=int, default=512)
-    parser.add_argument("--model", default="compact")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--shift-set", action="store_true",
+                        help="also the shift set's groups (issue 23: the same intervals in each group)")
     parser.add_argument("--keys", default=",".join(KEYS))
     parser.add_argument("--report", default="docs/UNCERTAINTY.md")
     parser.add_argument("--cache", default="out/uncertainty",
@@ -143,12 +159,21 @@ def main() -> int:
                  f"{args.null_size}_{args.model}.npz") if args.cache else None
         groups, seconds = field_features(key, samples, nulls, args.model, cache)
         results[key] = evaluate_key(key, groups, seconds, args.model)
+    if args.shift_set:
+        from microflow.analysis.shift_set import GROUPS
+
+        for group in GROUPS:
+            for key in keys:
+                cache = (Path(args.cache) / f"shift_{group}_{key}_{args.model}.npz") if args.cache else None
+                groups, seconds = shift_set_features(key, group, args.model, cache)
+                results[f"{key} [shift: {group}]"] = evaluate_key(key, groups, seconds, args.model)
     text = table(results)
     verdicts = checks(results)
     ok = all(holds for _, holds in verdicts)
     verdict = "\n".join(f"- {'PASS' if holds else 'FAIL'}: {t}" for t, holds in verdicts)
     print(text + "\n\n" + verdict)
-    command = "python benchmarks/uncertainty.py" + ("" if args.per_category == 60 else f" --per-category {args.per_category}")
+    command = "python benchmarks/uncertainty.py" + ("" if args.per_category == 60 else f" --per-category {args.per_category}") \
+        + (" --shift-set" if args.shift_set else "")
     Path(args.report).write_text(
         "# Calibrated uncertainty: coverage of the sigma band on the test split (issue 12)\n\n"
         f"Regenerate: `{command}`. sigma = the product's band 4 (the calibration models of "
@@ -158,7 +183,8 @@ def main() -> int:
         f"trace; null = {len(nulls)} zero-motion cross-band pairs of `null_pairs()` ({args.null_size}² px, "
         "Landsat test area), error ||d - median(d)|| (and, for reference, ||d||). Coverage = P(EPE <= sigma); "
         "the target is 0.68. Spearman = per-pixel rank correlation of sigma and EPE over "
-        f"{SPEARMAN_PIXELS:,} random test pixels.\n\n" + text + "\n\n" + verdict
+        f"{SPEARMAN_PIXELS:,} random test pixels. Rows `[shift: GROUP]`: the shift set of `benchmarks/shift_set.py` "
+        "(scikit-image textures; the Landsat test area integrated by 4), its zero-motion pairs as the nulls.\n\n" + text + "\n\n" + verdict
         + f"\n\n{'ACCEPTANCE PASSED' if ok else 'ACCEPTANCE FAILED'}\n")
     print("ACCEPTANCE PASSED" if ok else "ACCEPTANCE FAILED")
     return 0 if ok else 1
