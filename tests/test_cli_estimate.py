@@ -180,3 +180,24 @@ def test_correct_refusals_leave_no_file(pair, tmp_path, cli, clean_failure):
                       "--correct", "banana"), "unknown correction model", output=tmp_path / "a.tif")
     clean_failure(cli("estimate", *pair, "-o", tmp_path / "a.nc", "--method", "freqcorr", "--quiet",
                       "--correct", "plane"), "GeoTIFF", output=tmp_path / "a.nc")
+
+
+def test_min_confidence_masks_every_band_and_is_recorded(pair, tmp_path, cli):
+    full, masked = tmp_path / "full.tif", tmp_path / "masked.tif"
+    estimate(cli, *pair, full, "-p", "window=32")
+    with rasterio.open(full) as ds:
+        conf = ds.read(3)
+    threshold = float(np.nanpercentile(conf, 50))
+    estimate(cli, *pair, masked, "-p", "window=32", "--min-confidence", f"{threshold:.6f}")
+    with rasterio.open(masked) as ds:
+        bands = ds.read()
+        parameters = json.loads(ds.tags()["PARAMETERS"])
+    low = ~(conf >= np.float32(f"{threshold:.6f}"))
+    assert np.isnan(bands[:, low]).all()
+    assert np.isfinite(bands[:, ~low]).all() and 0.3 < (~low).mean() < 0.7
+    assert parameters["min_confidence"] == pytest.approx(threshold, abs=1e-6)
+
+
+def test_min_confidence_out_of_range_is_refused(pair, tmp_path, cli, clean_failure):
+    clean_failure(cli("estimate", *pair, "-o", tmp_path / "a.tif", "--method", "freqcorr", "--quiet",
+                      "--min-confidence", "1.5"), "min_confidence", output=tmp_path / "a.tif")

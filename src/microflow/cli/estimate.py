@@ -70,6 +70,9 @@ def register(sub) -> None:
     reg.add_argument("--lambda", dest="reg_lambda", type=float, metavar="L", help="regularization weight λ")
     reg.add_argument("--epsilon", type=float, metavar="EPS", help="log-TV ε [px]")
     reg.add_argument("--reg-iters", type=positive, metavar="N", help="log-TV majorize-minimize iterations")
+    p.add_argument("--min-confidence", type=float, metavar="C",
+                   help="write no estimate (NaN in every band) where the confidence is below C in [0, 1] "
+                        "(default 0: every pixel; e.g. 0.1 masks decorrelated ice and clouds)")
 
     p.add_argument("--correct", metavar="MODEL",
                    help="remove a stable-ground correction before writing: constant, plane, quadratic, stripes, "
@@ -86,7 +89,8 @@ def register(sub) -> None:
 
 def regularization_params(args) -> dict:
     """The --lambda/--epsilon/--reg-iters values that were given, as solver keywords."""
-    given = {"lam": args.reg_lambda, "eps": args.epsilon, "outer_iters": args.reg_iters}
+    given = {"lam": args.reg_lambda, "eps": args.epsilon, "outer_iters": args.reg_iters,
+             "min_confidence": getattr(args, "min_confidence", None)}
     return {key: value for key, value in given.items() if value is not None}
 
 

@@ -5,6 +5,7 @@ The shipped models were trained on peaks up to ``NATIVE_RANGE_PX`` (4 px). A fie
 
     L      = ceil(log2(max_displacement / NATIVE_RANGE_PX))      (0: no pyramid; coarsest side >= 32 px)
     f_L    = G * MicroFlow(pre_L, post_L)                         # d / 2^L <= 4 px: in range
+    f_L    = G * choose(f_L, G * C(pre_L, post_L), by the local match)  # C: chip phase correlation
     f_l    = G * MicroFlow(pre_l, post_l, init = up(f_{l+1}))     # l = L-1 .. 1, a residual each time
     F      = up(f_1)                                              # full-resolution pixels
     f_0    = g(|F|) F,   g = 0 below GATE_LOW_PX, 1 above GATE_HIGH_PX, linear between
@@ -35,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from microflow.errors import ParameterError
+from microflow.methods.coarse_correlator import choose_by_match, dense_correlation
 from microflow.model.normalization import IQR_TO_SIGMA, MIN_SCALE
 
 NATIVE_RANGE_PX = 4.0     # the training range of the shipped models (peak |d|, category "large")
@@ -45,6 +47,7 @@ SMOOTH_SIGMA = 2.0        # level px, Gaussian smoothing of each coarse field
 STOP_QUANTILE = 0.99
 MIN_LEVEL_SIDE = 32       # px, smallest side of the coarsest level
 DEFAULT_MAX_DISPLACEMENT = 32.0
+USE_CORRELATOR = True     # the coarsest level's correlator candidate (issue 24); benchmarks toggle it for A/B runs
 
 
 def pyramid_levels(max_displacement: float, shape: tuple[int, int]) -> int:
@@ -92,10 +95,15 @@ def gate(field: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def initial_field(net, pre: torch.Tensor, post: torch.Tensor, max_displacement: float,
-                  iterations: int | None = None, levels_out: list | None = None) -> torch.Tensor | None:
+                  iterations: int | None = None, levels_out: list | None = None,
+                  correlator: bool | None = None) -> torch.Tensor | None:
     """Full-resolution starting field f_0 (B, 2, H, W) px for normalized (B, 1, H, W) images, or
     None when no window of the batch reaches beyond the native range (run MicroFlow from zero).
+    ``correlator`` (default :data:`USE_CORRELATOR`): at the coarsest level, a chip phase correlation
+    competes with the network's field, pixel by pixel, by the local match after warping
+    (:mod:`microflow.methods.coarse_correlator`), before the decision to run the pyramid.
     ``levels_out``, when given, receives ``(level, f_level)`` per level, coarsest first (diagnostics)."""
+    correlator = USE_CORRELATOR if correlator is None else correlator
     levels = pyramid_levels(max_displacement, tuple(pre.shape[-2:]))
     if levels == 0:
         return None
@@ -107,6 +115,8 @@ def initial_field(net, pre: torch.Tensor, post: torch.Tensor, max_displacement: 
         a, b = (renormalize(img) for img in pyramid[level])
         init = None if field is None else upsample_field(field, tuple(a.shape[-2:]))
         field = gaussian_smooth(net(a, b, iterations, init=init)[-1])
+        if level == levels and correlator:  # independent evidence: chip phase correlation, chosen by the match
+            field = gaussian_smooth(choose_by_match(a, b, field, [gaussian_smooth(dense_correlation(a, b))]))
         if levels_out is not None:
             levels_out.append((level, field))
         if active is None:

@@ -28,7 +28,9 @@ from microflow.synth.forward import warp_by_field
 from microflow.synth.generator import generate_sample
 from microflow.synth.motion import glacier_flow
 from microflow.synth.perturbations import PerturbationRanges, perturb_pair
+from microflow.synth.real_change import RealChange
 from microflow.synth.textures import TextureBank
+from microflow.synth.world import WorldRanges
 
 KINDS = ("glacier", "rupture")
 def generate_glacier(rng: np.random.Generator, size: int, peak: float, textures: TextureBank,
@@ -63,4 +65,27 @@ def large_sample(seed: int, index: int, size: int, peaks: tuple[float, float], t
         return generate_glacier(rng, size, peak, textures, sample_id=index)
     sample = generate_sample(rng, size, 2, textures, sample_id=index, peak_px=peak)
     sample.params["kind"] = "rupture"
+    return sample
+
+
+# Issue 24: what real large-motion pairs add to the set above. Flows (glaciers, landslides) or ruptures,
+# snow and ice with sparse texture advected by the flow, haze / thin clouds / shadows in one image,
+# 16-day-like change (regional tone curves, real-texture patches, other bands), a misregistration of
+# 0-3 px on top of the motion, and a sensor MTF per image.
+REALISTIC_WORLD = WorldRanges(p_snow=0.5, p_flow=0.6, p_misregistration=1.0, misregistration_px=(0.0, 3.0),
+                              p_haze=0.5, p_tone=0.6, p_mtf=0.5, noise_gain=(1.0, 2.0), p_shading=0.3)
+REALISTIC_CHANGE = RealChange(p_cross_band=0.3, p_real_patches=0.5)
+
+
+def realistic_sample(seed: int, index: int, size: int, peaks: tuple[float, float], textures: TextureBank) -> Sample:
+    """Sample ``index`` of the realistic large-motion set of ``seed``: peak |d| of the flow or rupture
+    uniform in ``peaks`` (the misregistration comes on top), kind in ``params["kind"]``."""
+    if not 0 < peaks[0] <= peaks[1]:
+        raise ParameterError(f"peaks must be an increasing positive range, got {peaks}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 78, int(index)]))
+    peak = float(rng.uniform(*peaks))
+    sample = generate_sample(rng, size, 2, textures, sample_id=index, peak_px=peak, world=REALISTIC_WORLD,
+                             real_change=REALISTIC_CHANGE if textures.band_aligned else None)
+    flow = sample.params["perturbations"]["world"]["motion"].get("flow")
+    sample.params["kind"] = flow["kind"] if flow else "rupture"
     return sample

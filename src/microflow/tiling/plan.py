@@ -100,6 +100,7 @@ class Regularization:
     device: str | None = None
     workers: int = 1
     sigma: SigmaModel | None = None
+    min_confidence: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -123,7 +124,10 @@ class Regularization:
             sigma = np.full(dx.shape, np.nan, np.float32)
         else:
             sigma = np.where(np.isfinite(dx) & np.isfinite(dy), self.sigma(dx, dy, confidence), np.float32(np.nan))
-        return np.stack([dx, dy, confidence, sigma]).astype(np.float32, copy=False)
+        out = np.stack([dx, dy, confidence, sigma]).astype(np.float32, copy=False)
+        if self.min_confidence > 0:  # honest failure: no estimate where the match is too poor
+            out[:, ~(confidence >= self.min_confidence)] = np.nan
+        return out
 
 
 def make_regularization(method: str, params: dict | None, device: str, threads: int | None,
@@ -134,15 +138,18 @@ def make_regularization(method: str, params: dict | None, device: str, threads: 
         raise ParameterError(f"regularize must be one of {', '.join(REGULARIZERS)}, got {method!r}")
     params = dict(params or {})
     halo = int(params.pop("halo", REG_HALO))
+    min_confidence = float(params.pop("min_confidence", 0.0))
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ParameterError(f"min_confidence must be in [0, 1], got {min_confidence}")
     block = positive_int("regularization block", params.pop("block", REG_BLOCK))
     unknown = sorted(set(params) - set(REG_SOLVER_KEYS))
     if unknown:
         raise ParameterError(f"unknown regularization parameter(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(REG_SOLVER_KEYS + ('halo', 'block'))}")
+                             f"known: {', '.join(REG_SOLVER_KEYS + ('halo', 'block', 'min_confidence'))}")
     if halo < 0 or block < MIN_BLOCK:
         raise ParameterError(f"regularization halo must be >= 0 and block >= {MIN_BLOCK}, got {halo}, {block}")
     return Regularization(method, params, halo, block, None if device == "auto" else device,
-                          threads or os.cpu_count() or 1, sigma)
+                          threads or os.cpu_count() or 1, sigma, min_confidence)
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,7 @@ class ScenePlan:
         reg = self.regularization
         return {**self.spec.params, "tile_window": self.grid.window, "tile_overlap": self.grid.overlap,
                 "regularize": reg.method, **{f"reg_{k}": v for k, v in reg.params.items()},
+                **({"min_confidence": reg.min_confidence} if reg.min_confidence > 0 else {}),
                 **({"reg_halo": reg.halo, "reg_block": reg.block} if reg.active else {})}
 
 
