@@ -16,9 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from microflow.analysis.plot import (DIVERGING_CMAP, NAN_COLOR, UNIT_LABELS, block_nanmean, decimation_factor,
-                                     robust_limit, save_png)
+                                     read_product_checked, robust_limit, save_png)
 from microflow.errors import InputError
-from microflow.products.netcdf import read_product_any
 
 
 def plot_before_after(before: np.ndarray, after: np.ndarray, *, units: str = "pixel", title: str | None = None,
@@ -60,15 +59,7 @@ def plot_before_after(before: np.ndarray, after: np.ndarray, *, units: str = "pi
 def plot_correction_products(after_path, before_path, png_path, *, title: str | None = None,
                              vmax: float | None = None) -> str:
     """Before/after PNG of two products on one grid (e.g. the input and output of ``microflow correct``)."""
-    bands = []
-    for path in (before_path, after_path):
-        try:
-            data, tags, _ = read_product_any(path)
-        except InputError:
-            raise
-        except Exception as exc:  # rasterio / xarray raise several types for unreadable files
-            raise InputError(f"cannot read product {path}: {exc}") from None
-        bands.append((data, tags))
+    bands = [read_product_checked(path)[:2] for path in (before_path, after_path)]
     (before, tags_b), (after, tags_a) = bands
     if before.shape[1:] != after.shape[1:]:
         raise InputError(f"--before {before_path} is {before.shape[1]}x{before.shape[2]}, the product "

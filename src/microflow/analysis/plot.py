@@ -209,16 +209,21 @@ def read_underlay(pre_path: str | os.PathLike, shape: tuple[int, int], band: int
     return image
 
 
+def read_product_checked(path):
+    """``(bands, tags, profile)`` of a product file (GeoTIFF or netCDF); any read failure is an InputError."""
+    try:
+        return read_product_any(path)
+    except InputError:
+        raise
+    except Exception as exc:  # rasterio / xarray raise several types for unreadable files
+        raise InputError(f"cannot read product {path}: {exc}") from None
+
+
 def plot_product(product_path: str | os.PathLike, png_path: str | os.PathLike,
                  pre_path: str | os.PathLike | None = None, title: str | None = None,
                  vmax: float | None = None) -> str:
     """Quicklook PNG of a product file (GeoTIFF, or netCDF by suffix); ``pre_path`` adds a grayscale underlay."""
-    try:
-        bands, tags, profile = read_product_any(product_path)
-    except InputError:
-        raise
-    except Exception as exc:  # rasterio / xarray raise several types for unreadable files
-        raise InputError(f"cannot read product {product_path}: {exc}") from None
+    bands, tags, profile = read_product_checked(product_path)
     underlay = None if pre_path is None else read_underlay(pre_path, bands.shape[1:])
     if title is None:
         title = f"{os.path.basename(os.fspath(product_path))} ({tags.get('METHOD', 'unknown method')})"
