@@ -33,7 +33,7 @@ import numpy as np
 
 from microflow.analysis.metrics import fault_zone
 from microflow.analysis.null_pairs import null_pairs
-from microflow.analysis.sigma_eval import cached_fields, concat, pixel_table, spearman, split_key
+from microflow.analysis.sigma_eval import cached_fields, concat, pixel_table, raw_fields, spearman, split_key
 from microflow.synth.faultdeform import read_sample
 from microflow.synth.folder import SplitJob, write_split
 from microflow.model.weights import DEFAULT_MODEL
@@ -68,14 +68,15 @@ def field_features(key: str, samples: list, nulls: list, model_name: str, cache:
     params = {"model": model_name} if method == "microflow" else {}
     pairs = [(s.pre, s.post) for s in samples] + [(pre, post) for _, pre, post in nulls]
     fields, seconds = cached_fields(key, pairs, params, cache)
+    raws = raw_fields(key, pairs, params, cache)
     tables: dict[str, list] = {"0": [], "1": [], "2": [], "near": [], "null": [], "null_zero": []}
-    for sample, (dx, dy, conf) in zip(samples, fields):
-        tables[str(sample.category)].append(pixel_table(dx, dy, conf, sample.flow))
-        tables["near"].append(pixel_table(dx, dy, conf, sample.flow, region=fault_zone(sample.fault_mask)))
-    for dx, dy, conf in fields[len(samples):]:
+    for sample, (dx, dy, conf), raw in zip(samples, fields, raws):
+        tables[str(sample.category)].append(pixel_table(dx, dy, conf, sample.flow, raw=raw))
+        tables["near"].append(pixel_table(dx, dy, conf, sample.flow, region=fault_zone(sample.fault_mask), raw=raw))
+    for (dx, dy, conf), raw in zip(fields[len(samples):], raws[len(samples):]):
         zero = np.zeros((2,) + dx.shape, np.float32)
-        tables["null"].append(pixel_table(dx, dy, conf, zero, centre=True))
-        tables["null_zero"].append(pixel_table(dx, dy, conf, zero))
+        tables["null"].append(pixel_table(dx, dy, conf, zero, centre=True, raw=raw))
+        tables["null_zero"].append(pixel_table(dx, dy, conf, zero, raw=raw))
     return {name: concat(t) for name, t in tables.items() if t}, seconds
 
 

@@ -222,3 +222,18 @@ def test_info_plot_and_profile_accept_a_three_band_product(tmp_path):
                            half_length=30, fit_distance=15, gap=2)
     assert prof.bin_sigma is None and np.isnan(prof.parallel_offset.sigma_propagated)
     assert abs(prof.normal_offset.offset) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_residual_region_is_what_the_regularizer_removed():
+    from microflow.uncertainty.features import REGION_RADIUS, residual_region
+
+    dx = np.zeros((40, 40), np.float32)
+    dy = np.zeros((40, 40), np.float32)
+    assert np.array_equal(residual_region(dx, dy, None), np.zeros((40, 40), np.float32))
+    raw_x = dx.copy()
+    raw_x[:, 20:] = 0.3                       # the regularizer removed 0.3 px on the right half
+    out = residual_region(dx, dy, (raw_x, dy))
+    assert out[20, 39] == pytest.approx(0.3, abs=1e-6) and out[20, 0] == 0
+    assert 0 < out[20, 20] < 0.3 and REGION_RADIUS < 20
+    dx[5, 5] = np.nan
+    assert np.isnan(residual_region(dx, dy, (raw_x, dy))[5, 5])

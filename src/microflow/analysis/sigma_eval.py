@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microflow.uncertainty import sigma_features
+from microflow.uncertainty import FEATURES, RESIDUAL, sigma_features
 
 METHOD_KEYS = ("microflow+ltv", "microflow", "freqcorr", "ncc", "farneback")
 DEFAULT_BORDER = 16
@@ -77,6 +77,23 @@ def cached_fields(key: str, pairs: list, params: dict | None, cache: Path | None
     return fields, seconds
 
 
+def raw_fields(key: str, pairs: list, params: dict | None, cache: Path | None) -> list:
+    """Per pair, the field before the regularizer ``(dx, dy)`` of a regularized ``key`` (the raw method's
+    cached fields, computed when missing), or None for a key without one."""
+    method, reg = split_key(key)
+    if reg == "none":
+        return [None] * len(pairs)
+    raw_cache = None if cache is None else cache.with_name(cache.name.replace(key, method))
+    fields, _ = cached_fields(method, pairs, params, raw_cache)
+    return [(dx, dy) for dx, dy, _ in fields]
+
+
+def key_features(key: str, residual: bool = False) -> tuple[str, ...]:
+    """The features of ``key``'s sigma model; with ``residual`` a regularized key adds what its regularizer
+    removed (:data:`~microflow.uncertainty.RESIDUAL`; measured, not shipped: see scripts/fit_sigma.py)."""
+    return FEATURES + ((RESIDUAL,) if residual and split_key(key)[1] != "none" else ())
+
+
 def interior(shape: tuple[int, int], border: int = DEFAULT_BORDER) -> np.ndarray:
     mask = np.zeros(shape, bool)
     mask[border:shape[0] - border, border:shape[1] - border] = True
@@ -84,13 +101,13 @@ def interior(shape: tuple[int, int], border: int = DEFAULT_BORDER) -> np.ndarray
 
 
 def pixel_table(dx, dy, conf, true_flow, border: int = DEFAULT_BORDER, region=None,
-                centre: bool = False) -> dict[str, np.ndarray]:
+                centre: bool = False, raw=None) -> dict[str, np.ndarray]:
     """{feature: values, "error": values} over the finite interior pixels (and ``region``).
 
     ``error`` = ||d - d_true|| [px]; with ``centre=True`` the field's median (per component) is
     removed first, the error of a zero-motion pair that may carry a constant offset.
     """
-    features = sigma_features(dx, dy, conf)
+    features = sigma_features(dx, dy, conf, raw)
     ex, ey = np.asarray(dx, np.float64) - true_flow[0], np.asarray(dy, np.float64) - true_flow[1]
     mask = interior(dx.shape, border) & np.isfinite(ex) & np.isfinite(ey)
     if region is not None:

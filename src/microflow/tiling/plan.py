@@ -115,7 +115,9 @@ class Regularization:
         """(4, h, w) [dx, dy, confidence, sigma] of a (3, h, w) block (halo included; the caller crops):
         regularized if active, NaN stays NaN; sigma [px] from the final field."""
         dx, dy, confidence = block[0], block[1], block[2]
+        raw = None
         if self.active:
+            raw = (dx, dy)
             from microflow.regularization import regularize_block
 
             dx, dy = regularize_block(dx, dy, method=self.method, device=self.device, **self.params)
@@ -123,7 +125,7 @@ class Regularization:
         if self.sigma is None:
             sigma = np.full(dx.shape, np.nan, np.float32)
         else:
-            sigma = np.where(np.isfinite(dx) & np.isfinite(dy), self.sigma(dx, dy, confidence), np.float32(np.nan))
+            sigma = np.where(np.isfinite(dx) & np.isfinite(dy), self.sigma(dx, dy, confidence, raw), np.float32(np.nan))
         out = np.stack([dx, dy, confidence, sigma]).astype(np.float32, copy=False)
         if self.min_confidence > 0:  # honest failure: no estimate where the match is too poor
             out[:, ~(confidence >= self.min_confidence)] = np.nan

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from microflow.uncertainty.features import FEATURES, SIGMA_HALO, field_gradient, sigma_features
+from microflow.uncertainty.features import FEATURES, RESIDUAL, SIGMA_HALO, field_gradient, sigma_features
 from microflow.uncertainty.regression import COVERAGE, SigmaRegression, coverage_of, fit_balanced, fit_regression
 
 CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "weights" / "sigma_calibration.json"
 
-__all__ = ["FEATURES", "SIGMA_HALO", "COVERAGE", "SigmaModel", "SigmaRegression", "calibration_key",
+__all__ = ["FEATURES", "RESIDUAL", "SIGMA_HALO", "COVERAGE", "SigmaModel", "SigmaRegression", "calibration_key",
            "coverage_of", "field_gradient", "fit_balanced", "fit_regression", "load_calibration", "sigma_features", "sigma_model"]
 
 
@@ -39,9 +39,11 @@ class SigmaModel:
     key: str
     regression: SigmaRegression
 
-    def __call__(self, dx: np.ndarray, dy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-        """sigma (H, W) float32 [px of the pre grid]; NaN where dx or dy is NaN."""
-        return self.regression.predict(sigma_features(dx, dy, confidence))
+    def __call__(self, dx: np.ndarray, dy: np.ndarray, confidence: np.ndarray,
+                 raw: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """sigma (H, W) float32 [px of the pre grid]; NaN where dx or dy is NaN. ``raw``: the field before
+        the regularizer (the regularized keys' residual feature; None: nothing was removed)."""
+        return self.regression.predict(sigma_features(dx, dy, confidence, raw))
 
 
 def calibration_key(method: str, regularize: str = "none") -> str:

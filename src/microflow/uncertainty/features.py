@@ -10,7 +10,10 @@
   that decorrelates over a whole area (radiometric change: season, band, clouds) prints texture
   into the field over tens of pixels, which one pixel's confidence does not tell;
 * ``gradient_region``: the mean |grad d| within ``REGION_RADIUS`` px: a field rough over an area
-  (printed texture, a wide deformation zone) rather than at one line.
+  (printed texture, a wide deformation zone) rather than at one line;
+* ``residual_region`` (regularized keys only): the mean of ||d_raw - d|| within ``REGION_RADIUS`` px,
+  what the regularizer removed: the pair's own error level, which moves with the sensor, the season and
+  the texture where the other features, those of a smooth final field, do not.
 
 ``gradient``: the joint Sobel gradient magnitude of the field [px/px]::
 
@@ -34,6 +37,7 @@ NEAR_RADIUS = 5         # px, half-side of the gradient_near square (11 x 11)
 REGION_RADIUS = 15      # px, half-side of the confidence_region square (31 x 31)
 SIGMA_HALO = max(NEAR_RADIUS, REGION_RADIUS) + 1   # px of context the features need on each side of a block
 FEATURES = ("confidence", "gradient", "gradient_near", "confidence_region", "gradient_region")
+RESIDUAL = "residual_region"   # the regularized keys' sixth feature (issue 23: the pair's own error level)
 _SMOOTH = (1.0, 2.0, 1.0)
 _DIFF = (-1.0, 0.0, 1.0)
 
@@ -94,8 +98,24 @@ def regional_mean(values: np.ndarray, radius: int) -> np.ndarray:
         return np.where(count > 0.5 / size ** 2, total / np.maximum(count, 1e-300), np.nan).astype(np.float32)
 
 
-def sigma_features(dx: np.ndarray, dy: np.ndarray, confidence: np.ndarray) -> dict[str, np.ndarray]:
-    """{name: (H, W) float32} of :data:`FEATURES` (module doc); NaN where dx or dy is NaN."""
+def residual_region(dx: np.ndarray, dy: np.ndarray, raw: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Mean of ||raw - final|| [px] within ``REGION_RADIUS`` px: what the regularizer removed, the pair's
+    own high-frequency error level (0 without a regularizer, ``raw`` None); NaN where dx or dy is NaN."""
+    final = np.stack([np.asarray(dx, np.float64), np.asarray(dy, np.float64)])
+    if raw is None:
+        removed = np.zeros(final.shape[1:])
+    else:
+        removed = np.hypot(np.asarray(raw[0], np.float64) - final[0], np.asarray(raw[1], np.float64) - final[1])
+    removed[~np.isfinite(final).all(axis=0)] = np.nan
+    out = regional_mean(removed, REGION_RADIUS)
+    out[~np.isfinite(final).all(axis=0)] = np.nan
+    return out
+
+
+def sigma_features(dx: np.ndarray, dy: np.ndarray, confidence: np.ndarray,
+                   raw: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """{name: (H, W) float32} of :data:`FEATURES` and :data:`RESIDUAL` (module doc; ``raw``: the field
+    before the regularizer, None when there is none); NaN where dx or dy is NaN."""
     grad = field_gradient(dx, dy)
     bad = np.isnan(grad)
     conf = np.where(np.isfinite(confidence), confidence, 0.0).astype(np.float32)
@@ -105,4 +125,4 @@ def sigma_features(dx: np.ndarray, dy: np.ndarray, confidence: np.ndarray) -> di
     gregion = regional_mean(grad, REGION_RADIUS)
     gregion[bad] = np.nan
     return {"confidence": conf, "gradient": grad, "gradient_near": neighbourhood_max(grad, NEAR_RADIUS),
-            "confidence_region": region, "gradient_region": gregion}
+            "confidence_region": region, "gradient_region": gregion, RESIDUAL: residual_region(dx, dy, raw)}

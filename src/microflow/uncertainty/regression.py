@@ -26,7 +26,7 @@ from microflow.errors import ParameterError
 COVERAGE = 0.68
 GRADIENT_FLOOR = 1e-4     # px/px, added before the log of a gradient
 ERROR_FLOOR = 1e-4        # px, smallest error of the fit (log of 0)
-LOG_AXES = ("gradient", "gradient_near", "gradient_region")
+LOG_AXES = ("gradient", "gradient_near", "gradient_region", "residual_region")
 
 
 def axis_of(name: str, values: np.ndarray) -> np.ndarray:
