@@ -53,10 +53,15 @@ def _shift_segment(seg: FaultSegment, rows: float, cols: float, g: float) -> Fau
                         seg.length, seg.width, seg.top_depth)
 
 
-def _grid_field(function, origin: tuple[int, int], shape: tuple[int, int], peak: float):
+def output_grid(origin: tuple[int, int], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) float32 pixel centres of the output window ``shape`` at ``origin`` of the texture frame."""
+    return np.meshgrid(np.arange(origin[0], origin[0] + shape[0], dtype=np.float32),
+                       np.arange(origin[1], origin[1] + shape[1], dtype=np.float32), indexing="ij")
+
+
+def scaled_to_peak(function, origin: tuple[int, int], shape: tuple[int, int], peak: float):
     """``function`` rescaled so that its peak |d| over the output window is ``peak``."""
-    rows, cols = np.meshgrid(np.arange(origin[0], origin[0] + shape[0], dtype=np.float32),
-                             np.arange(origin[1], origin[1] + shape[1], dtype=np.float32), indexing="ij")
+    rows, cols = output_grid(origin, shape)
     gain = np.float32(peak / max(float(np.hypot(*function(rows, cols)).max()), 1e-6))
 
     def field(r, c):
@@ -105,7 +110,7 @@ def generate_sample(rng: np.random.Generator, size: int | tuple[int, int], categ
     if world is not None:
         flow_fn, extra_fn, world_info["motion"] = world_hooks.draw_motion(rng, world, padded[0], peak)
     if flow_fn is not None:
-        field = _grid_field(flow_fn, (m, m), (h, w), peak)
+        field = scaled_to_peak(flow_fn, (m, m), (h, w), peak)
         rupture = None
     else:
         field = sample_rupture(rupture.segments, rupture.pixel_size, padded, rupture.poisson)
@@ -120,10 +125,10 @@ def generate_sample(rng: np.random.Generator, size: int | tuple[int, int], categ
         if extra_fn is not None:
             motion_fn = combine([motion_fn, extra_fn])
         pre, post = warp_by_field(texture, motion_fn, m)
-        rows, cols = np.meshgrid(np.arange(m, m + h, dtype=np.float32), np.arange(m, m + w, dtype=np.float32),
-                                 indexing="ij")
-        flow = np.stack(motion_fn(rows, cols)) if (extra_fn is not None or rupture is None) \
-            else np.ascontiguousarray(field.total[:, m:m + h, m:m + w])
+        if extra_fn is not None or rupture is None:   # the truth of a function: evaluated at the output grid
+            flow = np.stack(motion_fn(*output_grid((m, m), (h, w))))
+        else:                                          # a rupture alone: its sampled field
+            flow = np.ascontiguousarray(field.total[:, m:m + h, m:m + w])
     else:
         pre, post = warp_by_field(texture, constant_field(0.0, 0.0), m)
         flow = np.zeros((2, h, w), np.float32)

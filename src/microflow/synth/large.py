@@ -25,7 +25,7 @@ import numpy as np
 from microflow.errors import ParameterError
 from microflow.synth.faultdeform import Sample
 from microflow.synth.forward import warp_by_field
-from microflow.synth.generator import generate_sample
+from microflow.synth.generator import generate_sample, output_grid, scaled_to_peak
 from microflow.synth.motion import glacier_flow
 from microflow.synth.perturbations import PerturbationRanges, perturb_pair
 from microflow.synth.real_change import RealChange
@@ -40,16 +40,9 @@ def generate_glacier(rng: np.random.Generator, size: int, peak: float, textures:
     margin = int(np.ceil(peak)) + 4
     texture = textures.sample(rng, size + 2 * margin, size + 2 * margin)
     shape_field, params = glacier_flow(rng, size + 2 * margin, peak)
-    rows, cols = np.meshgrid(np.arange(margin, margin + size, dtype=np.float32),
-                             np.arange(margin, margin + size, dtype=np.float32), indexing="ij")
-    gain = np.float32(peak / max(float(np.hypot(*shape_field(rows, cols)).max()), 1e-6))
-
-    def field(r, c):
-        dx, dy = shape_field(r, c)
-        return dx * gain, dy * gain
-
+    field = scaled_to_peak(shape_field, (margin, margin), (size, size), peak)
     pre, post = warp_by_field(texture, field, margin)
-    flow = np.stack(field(rows, cols)).astype(np.float32)
+    flow = np.stack(field(*output_grid((margin, margin), (size, size)))).astype(np.float32)
     pre, post, perturbations = perturb_pair(rng, pre, post, perturbation_ranges)
     info = {"kind": "glacier", "peak_px": peak, "glacier": params, "perturbations": perturbations}
     return Sample(pre, post, flow, 2, np.zeros(pre.shape, bool), info, sample_id)
