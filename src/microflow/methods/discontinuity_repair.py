@@ -19,7 +19,7 @@ far-field EPE (> 10 px from the trace) falls from 0.65 to 0.33 px and smooth gla
 (0.127 -> 0.122 px). With MIN_STD = 0.1 a third cycle gives 0.32 and 0.14 px (no gain); candidates
 extrapolated linearly with the source's field gradient, c_o(p) = f(p + o) - J(p + o) o, did worse
 (instead of the constant ones: 0.45 rupture, 0.19 glacier; beside them: 0.32, 0.16).
-``benchmarks/discontinuity_repair_validation.py`` reproduces the constant-candidate rows.
+``benchmarks/diagnosis/discontinuity_repair_validation.py`` reproduces the constant-candidate rows.
 
 Only runs where the coarse-to-fine pyramid ran; sub-pixel scenes never reach it.
 """

@@ -44,9 +44,10 @@ from microflow.regularization.weighted_tv import (DEFAULT_INNER_ITERS, NORMS, No
 METHODS = ("ltv", "tv", "none")
 BACKENDS = ("auto", "torch", "fused")   # solver of regularize(): see its docstring
 # log-TV defaults chosen on the synthetic VALIDATION split with the shipped model
-# (benchmarks/tune_logtv.py, docs/LOGTV_TUNING.md: λ in {0.05 .. 0.8} x ε in {0.1, 0.3, 1}, lowest mean
-# EPE over the categories): λ 0.4, ε 1.0. The surface is flat near the optimum (λ 0.1, ε 0.3 was within
-# 1.5 %); ε = 1 px keeps the penalty TV-like on sub-pixel wiggles and logarithmic on fault-size jumps.
+# (benchmarks/diagnosis/tune_logtv.py, docs/LOGTV_TUNING.md: λ in {0.05 .. 0.8} x ε in {0.1, 0.3, 1},
+# lowest mean EPE over the categories): λ 0.4, ε 1.0. The surface is flat near the optimum (λ 0.1, ε 0.3
+# was within 1.5 %); ε = 1 px keeps the penalty TV-like on sub-pixel wiggles and logarithmic on fault-size
+# jumps.
 DEFAULT_LTV_LAMBDA = 0.4        # λ of log-TV [px²]: data cost worth one log-unit of joint gradient
 DEFAULT_LTV_EPS = 1.0           # ε of log-TV [px]: below it the penalty is ~linear (TV), above ~log
 DEFAULT_TV_LAMBDA = 0.1         # λ of plain TV [px] (the authors' 0.01 in prox scaling is 0.02 here)

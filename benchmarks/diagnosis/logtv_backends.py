@@ -8,7 +8,7 @@ loaded from the numba cache) before timing. Prints the best wall time of ``--rep
 backend, the speed ratio, the max |difference| of the outputs [px] and the relative difference of
 the log-TV objective Φ.
 
-    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/logtv_backends.py [--size 1216] [--repeats 3]
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/diagnosis/logtv_backends.py [--size 1216] [--repeats 3]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ peaks 6-32 px, ``--count`` pairs of ``--size`` px), drawn from the Landsat-8 val
 pair) runs from the coarse-to-fine start, then each variant of the repair; the mean far-field EPE
 (more than 10 px from a trace, 48 px border excluded) is reported per kind.
 
-    python benchmarks/discontinuity_repair_validation.py [--count 16] [--size 384]
+    python benchmarks/diagnosis/discontinuity_repair_validation.py [--count 16] [--size 384]
 """
 
 from __future__ import annotations

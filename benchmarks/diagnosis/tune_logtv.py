@@ -6,7 +6,7 @@ categories weigh equally; the near-fault EPE and far-field smoothness are report
 best pair is the one with the lowest score; the report says whether it differs from the defaults
 in :mod:`microflow.regularization.log_tv`.
 
-    python benchmarks/tune_logtv.py [--data out/tune] [--per-category 30] [--model robust]
+    python benchmarks/diagnosis/tune_logtv.py [--data out/tune] [--per-category 30] [--model robust]
 
 The validation split (textures of the validation area, seed 2026, 256² px) is written once into
 ``--data``. Writes ``docs/LOGTV_TUNING.md``.
@@ -104,7 +104,7 @@ def main() -> int:
     print("\n".join(lines) + "\n\n" + verdict)
     Path(args.report).write_text(
         f"# log-TV parameters chosen on the validation split (`{args.model}`)\n\n"
-        f"Regenerate: `python benchmarks/tune_logtv.py --per-category {args.per_category}`. Validation split: "
+        f"Regenerate: `python benchmarks/diagnosis/tune_logtv.py --per-category {args.per_category}`. Validation split: "
         f"{args.per_category} samples per category, {args.size}² px, seed {VALIDATION_SEED}, Landsat-8 "
         "validation area (never the test split). Score = mean over categories of the mean EPE (px); near = "
         "within 5 px of the fault trace; smoothness = mean Sobel gradient magnitude far from the fault. "

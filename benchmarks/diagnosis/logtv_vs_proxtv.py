@@ -15,7 +15,7 @@ of weights w = λ / (2 (g(u_k) + ε)) shared by both components:
 Prints a table (wall time, final Φ, RMSE to the clean field) and exits 1 unless ours is at least as
 fast with an equal or lower Φ. Without prox-tv it runs ours only and says so.
 
-    python benchmarks/logtv_vs_proxtv.py [--size 2048] [--threads 2]
+    python benchmarks/diagnosis/logtv_vs_proxtv.py [--size 2048] [--threads 2]
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ VALIDATION area (the test area stays for ``benchmarks/large_displacement.py``), 
 * ``refined from truth * G(σ)``: the full-resolution network started from the true field blurred by a
   Gaussian of σ px: how good a start the refinement needs.
 
-    python benchmarks/coarse_to_fine_diagnosis.py [--count 8] [--size 384] [--report docs/COARSE_TO_FINE_DIAGNOSIS.md]
+    python benchmarks/diagnosis/coarse_to_fine_diagnosis.py [--count 8] [--size 384] [--report docs/COARSE_TO_FINE_DIAGNOSIS.md]
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def main() -> int:
         done += 1
     head = ("| field | 10-20 px | 20-40 px | > 40 px |", "|---|---:|---:|---:|")
     lines = ["# Coarse-to-fine diagnosis (issue 10)", "",
-             f"`python benchmarks/coarse_to_fine_diagnosis.py --count {args.count} --size {args.size}`: "
+             f"`python benchmarks/diagnosis/coarse_to_fine_diagnosis.py --count {args.count} --size {args.size}`: "
              f"{args.count} Okada ruptures (peaks 6-32 px) of the Landsat-8 VALIDATION area, model `{args.model}`, "
              "the network alone (no log-TV); mean EPE [px] by distance to the trace.", "", *head]
     for name, values in table.items():
