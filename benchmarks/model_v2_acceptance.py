@@ -21,42 +21,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from microflow.analysis.acceptance import iteration_check, ratio_checks, split_table, verdict_lines
 from microflow.analysis.evaluate import evaluate_method
 from microflow.synth.folder import SplitJob, write_split
 
-CATEGORIES = ("0", "1", "2")
-NAMES = {"0": "very small", "1": "small", "2": "large"}
 EPE_RATIO = 0.8
 NEAR_RATIO = {"0": 0.85, "1": 0.85, "2": 0.7}
-
-
-def ratio_checks(candidate: dict, reference: dict) -> list[tuple[str, bool]]:
-    """Criteria 1 and 2 of the module docstring: [(text, holds)]."""
-    checks = []
-    for key, limits, label in (("epe", {c: EPE_RATIO for c in CATEGORIES}, "EPE"),
-                               ("epe_near", NEAR_RATIO, "near-fault EPE")):
-        for c in CATEGORIES:
-            mine, theirs = candidate["categories"][c][key], reference["categories"][c][key]
-            ratio = mine / theirs
-            checks.append((f"{label} {NAMES[c]}: {mine:.4f} vs compact {theirs:.4f} = {ratio:.3f}x "
-                           f"(limit {limits[c]:.2f}x)", ratio <= limits[c]))
-    return checks
-
-
-def iteration_check(raw: dict) -> tuple[str, bool]:
-    its = raw["overall"]["epe_iterations"]
-    return (f"EPE per iteration {', '.join(f'{e:.4f}' for e in its)}: iteration {len(its)} < iteration 1",
-            its[-1] < its[0])
-
-
-def table(rows: list[tuple[str, dict]]) -> list[str]:
-    header = "| model | EPE very small | EPE small | EPE large | near very small | near small | near large |"
-    lines = [header, "|---|" + "---:|" * 6]
-    for label, result in rows:
-        cats = [result["categories"][c] for c in CATEGORIES]
-        lines.append(f"| {label} | " + " | ".join(f"{c['epe']:.4f}" for c in cats) + " | "
-                     + " | ".join(f"{c['epe_near']:.4f}" for c in cats) + " |")
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,10 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     reference = evaluate_method(root, "test", "microflow", params={"model": args.reference}, regularize="ltv")
     candidate = evaluate_method(root, "test", "microflow", params={"model": args.model}, regularize="ltv")
     raw = evaluate_method(root, "test", "microflow", params={"model": args.model})
-    checks = ratio_checks(candidate, reference) + [iteration_check(raw)]
-    lines = table([(f"`{args.reference}` + log-TV", reference), (f"`{Path(args.model).stem}` + log-TV", candidate),
-                   (f"`{Path(args.model).stem}` raw", raw)])
-    verdict = "\n".join(f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks)
+    checks = ratio_checks(candidate, reference, EPE_RATIO, NEAR_RATIO, args.reference) + [iteration_check(raw)]
+    stem = Path(args.model).stem
+    lines = split_table([(f"`{args.reference}` + log-TV", reference), (f"`{stem}` + log-TV", candidate),
+                         (f"`{stem}` raw", raw)])
+    verdict = "\n".join(verdict_lines(checks))
     passed = all(ok for _, ok in checks)
     print("\n".join(lines) + "\n\n" + verdict)
     Path(args.report).write_text(

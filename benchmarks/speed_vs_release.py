@@ -63,6 +63,7 @@ def cpu_name() -> str:
 
 def release_python(commit: str, folder: Path) -> Path:
     """Python of a venv holding the release ``commit`` (built once in ``folder``), beside our deps."""
+    folder = folder.resolve()  # the import check below compares absolute paths (a relative --workdir)
     python = folder / "venv" / "bin" / "python"
     if (folder / "installed").is_file() and (folder / "installed").read_text() == commit:
         return python
