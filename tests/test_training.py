@@ -8,12 +8,14 @@ from scipy.ndimage import gaussian_filter
 from skimage import data as skdata
 
 from microflow.errors import ParameterError
+from microflow.model.weights import read_weights
 from microflow.model.warp import warp_backward
 from microflow.synth.shift import fourier_shift
 from microflow.training.augment import flip_columns, flip_rows, random_crop
 from microflow.training.config import load_config
 from microflow.training.data import build_validation_set, epoch_batches
 from microflow.training.trainer import Trainer
+from microflow.training.weight_average import WeightAverage
 
 
 class TinyShiftPairs:
@@ -231,3 +233,39 @@ def test_microflow_train_cli_end_to_end(tmp_path):
     rng = np.random.default_rng(0)
     out = estimator.predict(rng.normal(size=(1, 40, 40)), rng.normal(size=(1, 40, 40)))
     assert out.shape == (1, 3, 40, 40) and np.isfinite(out).all()
+
+
+def test_weight_average_is_an_exponential_moving_average():
+    net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+        net.bias.fill_(0.0)
+    average = WeightAverage(net, 0.75)
+    with torch.no_grad():
+        net.weight.fill_(4.0)
+    average.update(net)                      # 0.75 * 0 + 0.25 * 4
+    torch.testing.assert_close(average.state["weight"], torch.full((1, 2), 1.0))
+    average.update(net)                      # 0.75 * 1 + 0.25 * 4
+    torch.testing.assert_close(average.state["weight"], torch.full((1, 2), 1.75))
+    with average.swapped_into(net):
+        torch.testing.assert_close(net.weight, torch.full((1, 2), 1.75))
+    torch.testing.assert_close(net.weight, torch.full((1, 2), 4.0))
+    with pytest.raises(ValueError):
+        WeightAverage(net, 1.0)
+
+
+def test_trainer_with_weight_average_ships_the_average_and_resumes_it(tmp_path):
+    run = tmp_path / "ema"
+    trainer = Trainer(tiny_config(tmp_path, "optim.ema_decay=0.5", "run.steps=4"), run,
+                      train_data=TinyShiftPairs(), val_set=tiny_val_set())
+    trainer.fit()
+    final, _ = read_weights(run / "final.safetensors")
+    raw, _ = read_weights(run / "final_raw.safetensors")
+    for key, value in trainer.average.state.items():
+        torch.testing.assert_close(final[key], value.contiguous())
+        torch.testing.assert_close(raw[key], trainer.net.state_dict()[key].contiguous())
+    assert any(not torch.equal(final[k], raw[k]) for k in final)
+    resumed = Trainer(tiny_config(tmp_path, "optim.ema_decay=0.5", "run.steps=5"), run,
+                      train_data=TinyShiftPairs(), val_set=tiny_val_set(), resume=True)
+    for key, value in trainer.average.state.items():
+        torch.testing.assert_close(resumed.average.state[key], value)

@@ -64,6 +64,7 @@ class OptimConfig:
     grad_clip: float = 1.0             # max gradient norm (0 = off)
     loss_gamma: float = 0.8            # iteration weights gamma^(K-k)
     near_fault_weight: float = 0.0     # extra L1 weight of pixels within 5 px of a trace (1 + w there)
+    ema_decay: float = 0.0             # weight average (EMA) decay, 0 = off; validation, best, final use it
 
 
 @dataclass

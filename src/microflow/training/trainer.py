@@ -8,6 +8,8 @@ Run directory layout::
     RUN_DIR/loss.png           the curves of log.csv
     RUN_DIR/best.safetensors   weights with the lowest validation EPE (+ best.json / best.md cards)
     RUN_DIR/final.safetensors  weights at the last step (+ cards)
+    RUN_DIR/final_raw.safetensors  with ``optim.ema_decay``: the last step's own weights, while
+                               validation, best and final hold the weight average (:mod:`weight_average`)
 
 Validation EPE = mean over categories of the per-category mean EPE at the last iteration, on a
 fixed, in-memory validation set. AMP (fp16 autocast + GradScaler) is used only on CUDA.
@@ -37,6 +39,7 @@ from microflow.training.config import OptimConfig, TrainConfig, save_config
 from microflow.training.data import (TrainingPairs, build_raw_dataset, default_validation_set, epoch_batches,
                                      stack_batch)
 from microflow.training.logbook import TrainingLog, plot_log
+from microflow.training.weight_average import WeightAverage
 
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before giving up
 ARCHITECTURE_KEYS = ("width", "iterations", "shared_weights", "interpolation")
@@ -124,8 +127,12 @@ class Trainer:
             raise ParameterError(f"training set has {len(self.train_pairs)} samples, fewer than one batch")
         self.val_set = val_set if val_set is not None else default_validation_set(data, config.val_crop)
         self.step, self.seconds, self.best_epe, self.best_step = 0, 0.0, math.inf, None
+        saved_average = None
         if resume:
-            self._restore(self.out_dir / CHECKPOINT_NAME)
+            saved_average = self._restore(self.out_dir / CHECKPOINT_NAME)
+        self.average = WeightAverage(self.net, config.optim.ema_decay) if config.optim.ema_decay else None
+        if self.average and saved_average:
+            self.average.load_state_dict(saved_average)
         save_config(config, self.out_dir / "config.yaml")
         self.log = TrainingLog(self.out_dir / "log.csv", list(self.val_set), config.model.iterations,
                                resume_step=self.step if resume else None)
@@ -149,6 +156,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.average:
+            self.average.update(self.net)
         return loss.item(), end_point_error(flows[-1].detach(), flow, valid).item()
 
     # ----------------------------------------------------------------- validation
@@ -174,9 +183,11 @@ class Trainer:
         return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "step": self.step, "seconds": self.seconds, "best_epe": self.best_epe,
-                "best_step": self.best_step, "config": self.config.to_dict()}
+                "best_step": self.best_step, "config": self.config.to_dict(),
+                "average": self.average.state_dict() if self.average else None}
 
-    def _restore(self, path: Path) -> None:
+    def _restore(self, path: Path) -> dict | None:
+        """Load the checkpoint into the network, optimizer and counters; returns its weight average (or None)."""
         state = load_checkpoint(path)  # tensors on CPU; load_state_dict moves them
         if architecture(state["config"]["model"]) != architecture(self.config.model):
             raise ParameterError(f"checkpoint model {state['config']['model']} differs from the config's "
@@ -191,6 +202,11 @@ class Trainer:
         if state["config"].get("data") != self.config.to_dict()["data"]:
             # The data recipe changed, hence the validation set: an old best is not comparable.
             self.best_epe, self.best_step = math.inf, None
+        return state.get("average")
+
+    def evaluated_weights(self):
+        """Context in which ``self.net`` holds the weights that are validated and shipped (the average if any)."""
+        return self.average.swapped_into(self.net) if self.average else contextlib.nullcontext(self.net)
 
     def save_weights(self, name: str, metrics: dict | None = None) -> Path:
         """RUN_DIR/NAME.safetensors with a model card of the run and ``metrics``."""
@@ -199,13 +215,14 @@ class Trainer:
                     "crop": c.data.crop, "batch_size": c.run.batch_size, "steps": self.step,
                     "samples_seen": self.step * c.run.batch_size, "wall_seconds": round(self.seconds, 1),
                     "device": str(self.device), "lr": c.optim.lr, "schedule": c.optim.schedule, "seed": c.run.seed,
-                    "init": c.model.init}
+                    "init": c.model.init, "ema_decay": c.optim.ema_decay}
         return save_weights(self.out_dir / f"{name}.safetensors", self.net, normalization=c.data.normalization,
                             window=c.data.crop, card={"training": training, "metrics": metrics or {}})
 
     def _validation_row(self) -> dict:
         tic = time.monotonic()
-        per_category = self.validate()
+        with self.evaluated_weights():
+            per_category = self.validate()
         self.seconds += time.monotonic() - tic
         last = self.config.model.iterations - 1
         mean_epe = sum(v[last] for v in per_category.values()) / len(per_category)
@@ -213,7 +230,8 @@ class Trainer:
                    "epe_per_category": {str(c): v for c, v in per_category.items()}}
         if mean_epe < self.best_epe:
             self.best_epe, self.best_step = mean_epe, self.step
-            self.save_weights("best", metrics)
+            with self.evaluated_weights():
+                self.save_weights("best", metrics)
         row = {"val_epe": mean_epe}
         row.update({f"val_epe_c{c}_k{k + 1}": e for c, v in per_category.items() for k, e in enumerate(v)})
         return row
@@ -294,7 +312,11 @@ class Trainer:
 
     def _finish(self, stop_reason: str) -> dict:
         save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.checkpoint_state())
-        final = self.save_weights("final", {"step": self.step})
+        if self.average:
+            self.save_weights("final_raw", {"step": self.step, "weights": "the last step's own (not averaged)"})
+        with self.evaluated_weights():
+            final = self.save_weights("final", {"step": self.step} | (
+                {"ema_decay": self.average.decay} if self.average else {}))
         plot_log(self.log.path, self.out_dir / "loss.png", list(self.val_set), self.config.model.iterations)
         return {"step": self.step, "stop_reason": stop_reason, "wall_seconds": self.seconds,
                 "best_val_epe": self.best_epe, "best_step": self.best_step, "final_weights": str(final),
