@@ -269,3 +269,26 @@ def test_trainer_with_weight_average_ships_the_average_and_resumes_it(tmp_path):
                       train_data=TinyShiftPairs(), val_set=tiny_val_set(), resume=True)
     for key, value in trainer.average.state.items():
         torch.testing.assert_close(resumed.average.state[key], value)
+
+
+def test_snapshot_script_reads_the_average_or_the_raw_weights_of_a_run(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "snapshot_weights.py"
+    spec = importlib.util.spec_from_file_location("snapshot_weights", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    run = tmp_path / "run"
+    trainer = Trainer(tiny_config(tmp_path, "optim.ema_decay=0.5", "run.steps=2"), run,
+                      train_data=TinyShiftPairs(), val_set=tiny_val_set())
+    trainer.fit()
+    assert script.main([str(run), str(tmp_path / "avg.safetensors")]) == 0
+    assert script.main([str(run), str(tmp_path / "raw.safetensors"), "--raw"]) == 0
+    for name, expected in (("avg", trainer.average.state), ("raw", trainer.net.state_dict())):
+        state, _ = read_weights(tmp_path / f"{name}.safetensors")
+        for key, value in expected.items():
+            torch.testing.assert_close(state[key], value.contiguous())
+    assert json.loads((tmp_path / "avg.json").read_text())["training"]["steps"] == 2
+    assert script.main([str(tmp_path / "nowhere"), str(tmp_path / "x.safetensors")]) == 2
+    assert not (tmp_path / "x.safetensors").exists()
