@@ -220,17 +220,16 @@ class Trainer:
                             window=c.data.crop, card={"training": training, "metrics": metrics or {}})
 
     def _validation_row(self) -> dict:
-        tic = time.monotonic()
-        with self.evaluated_weights():
+        with self.evaluated_weights():  # one swap: the weights validated are the weights saved as best
+            tic = time.monotonic()
             per_category = self.validate()
-        self.seconds += time.monotonic() - tic
-        last = self.config.model.iterations - 1
-        mean_epe = sum(v[last] for v in per_category.values()) / len(per_category)
-        metrics = {"step": self.step, "val_epe": mean_epe, "val_crop": self.config.val_crop,
-                   "epe_per_category": {str(c): v for c, v in per_category.items()}}
-        if mean_epe < self.best_epe:
-            self.best_epe, self.best_step = mean_epe, self.step
-            with self.evaluated_weights():
+            self.seconds += time.monotonic() - tic
+            last = self.config.model.iterations - 1
+            mean_epe = sum(v[last] for v in per_category.values()) / len(per_category)
+            metrics = {"step": self.step, "val_epe": mean_epe, "val_crop": self.config.val_crop,
+                       "epe_per_category": {str(c): v for c, v in per_category.items()}}
+            if mean_epe < self.best_epe:
+                self.best_epe, self.best_step = mean_epe, self.step
                 self.save_weights("best", metrics)
         row = {"val_epe": mean_epe}
         row.update({f"val_epe_c{c}_k{k + 1}": e for c, v in per_category.items() for k, e in enumerate(v)})
@@ -315,8 +314,7 @@ class Trainer:
         if self.average:
             self.save_weights("final_raw", {"step": self.step, "weights": "the last step's own (not averaged)"})
         with self.evaluated_weights():
-            final = self.save_weights("final", {"step": self.step} | (
-                {"ema_decay": self.average.decay} if self.average else {}))
+            final = self.save_weights("final", {"step": self.step})  # the card's training.ema_decay says which
         plot_log(self.log.path, self.out_dir / "loss.png", list(self.val_set), self.config.model.iterations)
         return {"step": self.step, "stop_reason": stop_reason, "wall_seconds": self.seconds,
                 "best_val_epe": self.best_epe, "best_step": self.best_step, "final_weights": str(final),
