@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from _threads import limit_threads
+
 LIMIT = 0.08  # px, issue 11
 SOURCE_TEXT = {
     "landsat": "Pre and post are two spectral bands of one date and one ground window (Landsat-8 B2, B3, B4 of "
@@ -94,8 +96,7 @@ def write_report(path: str, args: argparse.Namespace, pairs: list, scores: dict,
 def main(argv=None) -> int:
     args = parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy is imported
-        os.environ.setdefault(var, str(args.threads))
+    limit_threads(args.threads)  # before numpy is imported
     from microflow.analysis.null_pairs import DEFAULT_SEED, check_null_criterion, null_pairs, null_table, \
         score_null_pairs
     from microflow.errors import MicroflowError
@@ -103,15 +104,6 @@ def main(argv=None) -> int:
     args.seed = DEFAULT_SEED if args.seed is None else args.seed
     started = time.perf_counter()
     try:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        try:
-            import cv2
-
-            cv2.setNumThreads(args.threads)
-        except ImportError:
-            pass
         specs, checked = method_specs(args.methods, args.model + args.models, args.threads)
         pairs = null_pairs(args.count_per_combination, args.size, seed=args.seed, source=args.source)
         print(f"{len(pairs)} null pairs of {args.size} px ({args.source}, seed {args.seed}); "

@@ -10,7 +10,7 @@ its median closure residual on the long clear triplet <= 0.7x the reference's an
 Without ``--candidate`` the report only tabulates. Exit 1 on FAIL, 2 on an error.
 
     python benchmarks/shift_set.py [--candidate PATH.safetensors] [--reference robust] [--per-category 6]
-        [--nulls 3] [--no-closure] [--report docs/SHIFT_SET.md] [--threads 2]
+        [--nulls 3] [--no-closure | --triplets long] [--report docs/SHIFT_SET.md] [--threads 2]
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+from _threads import limit_threads
 
 EPE_LIMIT, CLOSURE_LIMIT = 0.8, 0.7
 NAMES = {"0": "very small", "1": "small", "2": "large"}
@@ -33,6 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--per-category", type=int, default=6)
     parser.add_argument("--nulls", type=int, default=3)
     parser.add_argument("--no-closure", action="store_true", help="skip the real-series closure")
+    parser.add_argument("--triplets", choices=("all", "long"), default="all",
+                        help="closure triplets: the three short ones and the long one, or only the long one "
+                             "(the criterion; 3 fields per method instead of 10)")
     parser.add_argument("--no-freqcorr", action="store_true", help="skip the freqcorr rows")
     parser.add_argument("--report", default="docs/SHIFT_SET.md")
     parser.add_argument("--threads", type=int, default=2)
@@ -99,17 +104,14 @@ def verdict(results: dict, labels: list[str], groups, long_triplet: str, candida
 def main(argv=None) -> int:
     args = parse_args(argv)
     argv_text = " ".join(sys.argv[1:] if argv is None else list(argv))
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(args.threads))
-    import torch
-
+    limit_threads(args.threads)
     from microflow.analysis import shift_set as S
     from microflow.errors import MicroflowError
 
-    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     spec = S.ShiftSpec(args.per_category, args.nulls)
     closure = not args.no_closure and S.perito_available()
+    triplets = (S.LONG_TRIPLET,) if args.triplets == "long" else S.SHORT_TRIPLETS + (S.LONG_TRIPLET,)
     results = {}
     try:
         pairs = {g: S.shift_pairs(g, spec) for g in S.GROUPS}
@@ -117,7 +119,7 @@ def main(argv=None) -> int:
             tic = time.perf_counter()
             results[label] = {"pairs": {g: S.score_pairs(pairs[g], key, params) for g in S.GROUPS}}
             if closure:
-                results[label]["closure"] = S.closure_scores(key, params)
+                results[label]["closure"] = S.closure_scores(key, params, triplets)
             print(f"{label}: {time.perf_counter() - tic:.0f} s", file=sys.stderr)
     except MicroflowError as exc:
         print(f"shift_set: error: {exc}", file=sys.stderr)

@@ -150,3 +150,18 @@ def assert_clean_failure(result: tuple[int, str, str], *fragments: str, output=N
 def clean_failure():
     """The :func:`assert_clean_failure` checker, as a fixture."""
     return assert_clean_failure
+
+
+@pytest.fixture
+def benchmark_script():
+    """``benchmark_script(NAME)``: the module ``benchmarks/NAME.py``, loaded by path (benchmarks/ is no package)."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -1,8 +1,5 @@
 """Model-against-model acceptance helpers (microflow.analysis.acceptance) and the v3 acceptance script."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from microflow.analysis.acceptance import iteration_check, ratio_checks, split_table, verdict_lines
@@ -32,18 +29,10 @@ def test_split_table_and_verdict_lines():
     assert verdict_lines([("x", True), ("y", False)]) == ["- PASS: x", "- FAIL: y"]
 
 
-def load_script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "model_v3_acceptance.py"
-    spec = importlib.util.spec_from_file_location("model_v3_acceptance", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
-def test_v3_acceptance_split_part_runs_and_judges(tmp_path):
+def test_v3_acceptance_split_part_runs_and_judges(tmp_path, benchmark_script):
     """The reference against itself: EPE ratios of exactly 1.0 fail the 0.9x limit, the report is written."""
-    script = load_script()
+    script = benchmark_script("model_v3_acceptance")
     report = tmp_path / "v3.md"
     code = script.main(["--model", "robust", "--parts", "split", "--per-category", "1", "--size", "96",
                         "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--report", str(report),
@@ -53,8 +42,8 @@ def test_v3_acceptance_split_part_runs_and_judges(tmp_path):
     assert "FAIL: EPE very small" in text and "= 1.000x (limit 0.90x)" in text
 
 
-def test_v3_acceptance_refuses_an_unknown_model_in_one_line(tmp_path, capsys):
-    script = load_script()
+def test_v3_acceptance_refuses_an_unknown_model_in_one_line(tmp_path, capsys, benchmark_script):
+    script = benchmark_script("model_v3_acceptance")
     report = tmp_path / "v3.md"
     code = script.main(["--model", str(tmp_path / "missing.safetensors"), "--parts", "cost", "--repeats", "1",
                         "--out", str(tmp_path / "out"), "--report", str(report), "--threads", "1"])

@@ -42,3 +42,16 @@ def test_benchmarks_markdown_includes_the_speed_json_beside_it(tmp_path):
     assert SPEED_HEADING in text and "3.00x" in text
     assert SPEED_HEADING not in benchmarks_markdown({}, categories=[], settings={}, machine={}, notes=[],
                                                     figures={}, command="test")
+
+
+def test_speed_vs_release_judges_the_epe_only_for_the_release_model(benchmark_script):
+    script = benchmark_script("speed_vs_release")
+    row = summary()["rows"][0]
+    row["best"]["tree"]["epe"] = 0.0214  # +7 %: over the 2 % slack
+    same = dict(script.verdicts(row, 4.0, "compact"))
+    other = dict(script.verdicts(row, 4.0, "robust"))
+    epe_same = next(text for text in same if "EPE" in text)
+    epe_other = next(text for text in other if "EPE" in text)
+    assert not same[epe_same] and "not judged" not in epe_same
+    assert other[epe_other] and "not judged: the tree runs `robust`, the release `compact`" in epe_other
+    assert next(ok for text, ok in script.verdicts(row, 4.0, "robust") if "Mpx/min" in text)  # 2.00x >= 2.0
