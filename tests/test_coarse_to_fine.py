@@ -100,3 +100,41 @@ def test_initial_field_reports_each_level_coarsest_first():
     mean = fine.mean(dim=(1, 2))
     assert abs(float(mean[0]) - 12.3) < 0.5 and abs(float(mean[1]) + 7.6) < 0.5
     np.testing.assert_allclose(start[0, :, 32:-32, 32:-32].numpy(), fine.numpy(), atol=1e-5)  # gate open: f_0 = F
+
+
+def test_renormalize_takes_its_statistics_from_valid_pixels_and_zeroes_the_rest():
+    torch.manual_seed(0)
+    image = 2.0 * torch.randn(1, 1, 64, 64)   # normalized at full resolution: the fill 0 is its median
+    valid = torch.ones(1, 1, 64, 64, dtype=torch.bool)
+    valid[..., 32:] = False
+    filled = torch.where(valid, image, torch.zeros(()))   # half the window is the zero fill of no-data
+    out = C.renormalize(filled, valid)
+    inside = out[valid]
+    assert abs(float(inside.median())) < 0.05 and 0.9 < float(inside.std()) < 1.1
+    assert float(out[~valid].abs().max()) == 0.0
+    spread = C.renormalize(filled)[valid].std()     # without the mask the fill collapses the IQR
+    assert float(spread) > 10.0 * float(inside.std())
+
+
+def test_clamp_magnitude_bounds_the_field_and_keeps_its_direction():
+    field = torch.tensor([3.0, 4.0]).view(1, 2, 1, 1) * torch.tensor([1.0, 100.0]).view(1, 1, 1, 2)
+    out = C.clamp_magnitude(field, 10.0)
+    torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([3.0, 4.0]))
+    torch.testing.assert_close(out[0, :, 0, 1], torch.tensor([6.0, 8.0]))
+
+
+def test_a_half_no_data_window_gets_a_bounded_start_near_the_shift():
+    """Real scenes (a glacier outline, --nodata 0) give windows that are mostly fill: the start stays right."""
+    from microflow.methods.microflow import MicroFlowEstimator, no_data_masks
+
+    est = MicroFlowEstimator("compact", threads=1)
+    shift = (9.0, -5.0)
+    pre, post = _shifted(shift)
+    pre, post = pre.copy(), post.copy()
+    pre[:, 100:] = np.nan     # 61 % fill: without the mask its zeros collapse each level's IQR (start: -8, +6 px)
+    post[:, 100:] = np.nan
+    a, b = (torch.from_numpy(est._normalized(img[None], None)[:, None]) for img in (pre, post))
+    start = C.initial_field(est.net, a, b, 32.0, valid=no_data_masks(pre[None], post[None], "cpu"))
+    assert float(torch.linalg.vector_norm(start, dim=1).max()) <= 32.0 + 1e-3
+    inner = start[0, :, 40:-40, 30:80].mean(dim=(1, 2))
+    assert abs(float(inner[0]) - shift[0]) < 1.0 and abs(float(inner[1]) - shift[1]) < 1.0

@@ -175,6 +175,28 @@ def test_no_data_comes_back_as_nan_and_empty_windows_are_skipped(tmp_path):
     assert summary["valid_fraction"] == pytest.approx(rest.mean())
 
 
+
+class NaNCountingPredictor(PositionPredictor):
+    """Counts the NaN pixels its windows bring; ``takes_no_data`` as given."""
+
+    def __init__(self, takes_no_data: bool) -> None:
+        super().__init__()
+        self.takes_no_data = takes_no_data
+        self.nan_seen = 0
+
+    def predict(self, pre, post, pre_stats=None, post_stats=None) -> np.ndarray:
+        self.nan_seen += int(np.isnan(pre).sum())
+        return super().predict(np.nan_to_num(pre), post, pre_stats, post_stats)
+
+
+@pytest.mark.parametrize("takes", [True, False])
+def test_no_data_reaches_only_a_predictor_that_takes_it(tmp_path, takes):
+    """MicroFlow masks no data out of its coarse levels' statistics, so the tiler must not fill it for it."""
+    predictor = NaNCountingPredictor(takes)
+    run_fake(tmp_path, 150, 150, predictor=predictor, window=64, overlap=16, batch_size=1,
+             nan_block=(slice(40, 100), slice(40, 100)))
+    assert (predictor.nan_seen > 0) == takes
+
 def test_scene_smaller_than_a_window_is_one_window(tmp_path):
     predictor = PositionPredictor()
     field, summary, _ = run_fake(tmp_path, 40, 50, predictor=predictor, window=64, overlap=16)

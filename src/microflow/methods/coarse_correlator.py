@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from microflow.methods.local_stats import local_std, local_zncc
+from microflow.methods.local_stats import local_std, local_zncc, zncc_stats
 from microflow.model.warp import warp_backward
 
 CHIP = 32          # level px, correlation chip (a peak is found within +-CHIP/2 - 2)
@@ -100,10 +100,11 @@ def choose_by_match(pre: torch.Tensor, post: torch.Tensor, network: torch.Tensor
                     margin: float = MARGIN) -> torch.Tensor:
     """Per pixel, the candidate (B, 2, H, W) whose warp matches best, over the network's field (module doc)."""
     textured = local_std(pre, window) >= min_std
+    stats = zncc_stats(pre, window)
     best = network
-    score = local_zncc(pre, warp_backward(post, network, "bilinear"), window) + margin
+    score = local_zncc(pre, warp_backward(post, network, "bilinear"), window, stats) + margin
     for candidate in candidates:
-        candidate_score = local_zncc(pre, warp_backward(post, candidate, "bilinear"), window)
+        candidate_score = local_zncc(pre, warp_backward(post, candidate, "bilinear"), window, stats)
         take = (candidate_score > score) & textured
         best = torch.where(take, candidate, best)
         score = torch.where(take, candidate_score, score)

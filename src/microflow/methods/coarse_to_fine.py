@@ -59,13 +59,33 @@ def pyramid_levels(max_displacement: float, shape: tuple[int, int]) -> int:
     return min(wanted, fits)
 
 
-def renormalize(images: torch.Tensor) -> torch.Tensor:
+def renormalize(images: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 1, h, w) images, each mapped to median 0 and IQR / 1.349 = 1: the robust normalization of
-    :mod:`microflow.model.normalization`, on tensors."""
-    flat = images.flatten(1)
-    q = torch.quantile(flat, torch.tensor([0.25, 0.5, 0.75], device=images.device, dtype=images.dtype), dim=1)
-    scale = ((q[2] - q[0]) / IQR_TO_SIGMA).clamp_min(MIN_SCALE)
-    return (images - q[1].view(-1, 1, 1, 1)) / scale.view(-1, 1, 1, 1)
+    :mod:`microflow.model.normalization`, on tensors.
+
+    ``valid`` (B, 1, h, w) bool: the statistics come from those pixels only and the others are set to 0,
+    the fill of no-data at full resolution. Without it a window that is half no-data (its zero fill)
+    gets a tiny IQR, the level's contrast is blown up ~100x and the network's field with it."""
+    probabilities = torch.tensor([0.25, 0.5, 0.75], device=images.device, dtype=images.dtype)
+    if valid is None:
+        q = torch.quantile(images.flatten(1), probabilities, dim=1)
+        scale = ((q[2] - q[0]) / IQR_TO_SIGMA).clamp_min(MIN_SCALE)
+        return (images - q[1].view(-1, 1, 1, 1)) / scale.view(-1, 1, 1, 1)
+    out = torch.zeros_like(images)
+    for i, (image, mask) in enumerate(zip(images, valid)):
+        values = image[mask]
+        if values.numel() == 0:
+            continue
+        q = torch.quantile(values, probabilities)
+        scale = ((q[2] - q[0]) / IQR_TO_SIGMA).clamp_min(MIN_SCALE)
+        out[i] = torch.where(mask, (image - q[1]) / scale, 0.0)
+    return out
+
+
+def clamp_magnitude(field: torch.Tensor, limit: float) -> torch.Tensor:
+    """(B, 2, h, w) field with every |f| above ``limit`` scaled down to ``limit`` (direction kept)."""
+    magnitude = torch.linalg.vector_norm(field, dim=1, keepdim=True)
+    return field * (limit / magnitude.clamp_min(limit))
 
 
 def gaussian_smooth(field: torch.Tensor, sigma: float = SMOOTH_SIGMA) -> torch.Tensor:
@@ -96,27 +116,36 @@ def gate(field: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def initial_field(net, pre: torch.Tensor, post: torch.Tensor, max_displacement: float,
                   iterations: int | None = None, levels_out: list | None = None,
-                  correlator: bool | None = None) -> torch.Tensor | None:
+                  correlator: bool | None = None,
+                  valid: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | None:
     """Full-resolution starting field f_0 (B, 2, H, W) px for normalized (B, 1, H, W) images, or
     None when no window of the batch reaches beyond the native range (run MicroFlow from zero).
     ``correlator`` (default :data:`USE_CORRELATOR`): at the coarsest level, a chip phase correlation
     competes with the network's field, pixel by pixel, by the local match after warping
     (:mod:`microflow.methods.coarse_correlator`), before the decision to run the pyramid.
-    ``levels_out``, when given, receives ``(level, f_level)`` per level, coarsest first (diagnostics)."""
+    ``levels_out``, when given, receives ``(level, f_level)`` per level, coarsest first (diagnostics).
+    ``valid``: (B, 1, H, W) bool masks of pre's and post's data (no-data filled with 0 in the images); a
+    level pixel is valid when all its full-resolution pixels are, and only those set its statistics.
+    Each level's field is clamped to the range, ``max_displacement / 2^level`` level px."""
     correlator = USE_CORRELATOR if correlator is None else correlator
     levels = pyramid_levels(max_displacement, tuple(pre.shape[-2:]))
     if levels == 0:
         return None
     pyramid = [(pre, post)]
+    masks = [None if valid is None else tuple(m.to(pre.dtype) for m in valid)]
     for _ in range(levels):
         pyramid.append((F.avg_pool2d(pyramid[-1][0], 2), F.avg_pool2d(pyramid[-1][1], 2)))
+        masks.append(None if valid is None else tuple(F.avg_pool2d(m, 2) for m in masks[-1]))
     field, active = None, None
     for level in range(levels, 0, -1):
-        a, b = (renormalize(img) for img in pyramid[level])
+        level_valid = (None, None) if valid is None else tuple(m > 0.999 for m in masks[level])
+        a, b = (renormalize(img, m) for img, m in zip(pyramid[level], level_valid))
         init = None if field is None else upsample_field(field, tuple(a.shape[-2:]))
         field = gaussian_smooth(net(a, b, iterations, init=init)[-1])
+        field = clamp_magnitude(field, max_displacement / 2 ** level)
         if level == levels and correlator:  # independent evidence: chip phase correlation, chosen by the match
             field = gaussian_smooth(choose_by_match(a, b, field, [gaussian_smooth(dense_correlation(a, b))]))
+            field = clamp_magnitude(field, max_displacement / 2 ** level)
         if levels_out is not None:
             levels_out.append((level, field))
         if active is None:

@@ -31,7 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from microflow.methods.local_stats import local_std, local_zncc
+from microflow.methods.local_stats import local_std, local_zncc, zncc_stats
 from microflow.model.warp import warp_backward
 
 RADII = (8, 16, 24, 32, 48)      # px, candidate offsets
@@ -71,12 +71,13 @@ def propagate(pre: torch.Tensor, post: torch.Tensor, field: torch.Tensor, rounds
     """f' of the module doc for normalized (B, 1, H, W) images and a (B, 2, H, W) field [px]."""
     offsets = ring_offsets() if offsets is None else offsets
     textured = local_std(pre, window) >= min_std
+    stats = zncc_stats(pre, window)
     for _ in range(rounds):
-        current = local_zncc(pre, warp_backward(post, field, "bilinear"), window)
+        current = local_zncc(pre, warp_backward(post, field, "bilinear"), window, stats)
         best, score = field, current + margin
         for offset in offsets:
             candidate = shift_field(field, offset)
-            candidate_score = local_zncc(pre, warp_backward(post, candidate, "bilinear"), window)
+            candidate_score = local_zncc(pre, warp_backward(post, candidate, "bilinear"), window, stats)
             take = (candidate_score > score) & textured
             best = torch.where(take, candidate, best)
             score = torch.where(take, candidate_score, score)

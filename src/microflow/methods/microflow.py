@@ -91,6 +91,9 @@ class MicroFlowEstimator:
         pyramid_levels(float(max_displacement), (1 << 16, 1 << 16))  # validates the range
         self.max_displacement = float(max_displacement)
 
+    takes_no_data = True   # NaN in predict's windows: filled with the centre after normalization, and
+                           # masked out of the coarse levels' statistics (a tiler need not fill it)
+
     @property
     def preferred_window(self) -> int:
         """Largest tiling window (px): ``TILING_WINDOW``, at least the training crop (256 when unknown)."""
@@ -138,7 +141,8 @@ class MicroFlowEstimator:
             part = slice(start, start + self.batch_size)
             a = torch.from_numpy(pre_n[part][:, None]).to(self.device)
             b = torch.from_numpy(post_n[part][:, None]).to(self.device)
-            init = initial_field(self.net, a, b, self.max_displacement, self.iterations)
+            valid = no_data_masks(pre[part], post[part], self.device)
+            init = initial_field(self.net, a, b, self.max_displacement, self.iterations, valid=valid)
             flows = self.net(a, b, self.iterations, init=init)
             if init is not None:   # a coarse-to-fine start: mend the halo it leaves at ruptures
                 flows = repair(self.net, a, b, flows, self.iterations, started=init.flatten(1).abs().amax(1) > 0)
@@ -147,6 +151,14 @@ class MicroFlowEstimator:
             flows_out[:, part] = torch.stack(flows).cpu().numpy()
             conf_out[part] = confidence_map(a, b, flows, self.net.interpolation).cpu().numpy()
         return flows_out, conf_out
+
+
+def no_data_masks(pre: np.ndarray, post: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(B, 1, H, W) bool masks of the finite pixels of (B, H, W) ``pre`` and ``post``; None when all are."""
+    finite = np.isfinite(pre), np.isfinite(post)
+    if all(mask.all() for mask in finite):
+        return None
+    return tuple(torch.from_numpy(mask[:, None]).to(device) for mask in finite)
 
 
 @functools.lru_cache(maxsize=2)

@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from microflow.tiling.predictors import PredictorSpec, Stats, WindowPredictor, correlation_window
+from microflow.tiling.predictors import PredictorSpec, Stats, WindowPredictor, correlation_window, sees_no_data
 from microflow.tiling.windows import WindowGrid
 
 
@@ -87,8 +87,10 @@ def predict_windows(images: np.ndarray, origin: tuple[int, int], windows: Iterab
     """Yield ``((row, col), field (3, *shape))`` for each window with data, in the given order.
 
     ``images`` (2, h, w) holds pre and post (NaN = no data) from scene pixel ``origin`` on and must
-    contain every window. No-data pixels are filled with each image's global centre. Windows
-    without any valid pixel are skipped.
+    contain every window. No-data pixels are filled with each image's global centre, unless the
+    predictor takes NaN itself (:func:`~microflow.tiling.predictors.sees_no_data`: MicroFlow, whose
+    coarse levels take their statistics from valid pixels only). Windows without any valid pixel are
+    skipped.
     """
     (pre_stats, post_stats) = stats
     pending: list[tuple[int, int]] = []
@@ -97,8 +99,9 @@ def predict_windows(images: np.ndarray, origin: tuple[int, int], windows: Iterab
         rows = np.array([r - origin[0] for r, _ in pending])
         cols = np.array([c - origin[1] for _, c in pending])
         pre, post = (sliding_window_view(img, shape)[rows, cols] for img in images)
-        pre = np.where(np.isnan(pre), np.float32(pre_stats[0]), pre)
-        post = np.where(np.isnan(post), np.float32(post_stats[0]), post)
+        if not sees_no_data(predictor):
+            pre = np.where(np.isnan(pre), np.float32(pre_stats[0]), pre)
+            post = np.where(np.isnan(post), np.float32(post_stats[0]), post)
         fields = predictor.predict(pre, post, pre_stats=pre_stats, post_stats=post_stats)
         yield from zip(list(pending), fields)
         pending.clear()

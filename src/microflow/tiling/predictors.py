@@ -38,6 +38,12 @@ class WindowPredictor(Protocol):
                 post_stats: Stats | None = None) -> np.ndarray: ...
 
 
+def sees_no_data(predictor: WindowPredictor) -> bool:
+    """Whether the predictor takes NaN (no data) in its windows (``takes_no_data``), filling it itself;
+    otherwise the tiler fills no data with each image's global centre."""
+    return bool(getattr(predictor, "takes_no_data", False))
+
+
 def normalization_of(predictor: WindowPredictor) -> str:
     """The statistics the predictor normalizes with ("robust" unless it says otherwise)."""
     return getattr(predictor, "normalization", "robust")
