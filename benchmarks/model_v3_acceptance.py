@@ -5,7 +5,8 @@ Parts (``--parts``; every MicroFlow row runs with log-TV, as the product does):
 * ``split``: the synthetic test split of ``benchmarks/synthetic_acceptance.py`` (60 pairs per category,
   256², seed 2025, Landsat-8 test area). Candidate EPE <= 0.9x the reference's in every category,
   near-fault EPE (within 5 px of the trace) <= 0.85x, and the candidate's raw iteration 3 beats
-  its iteration 1.
+  its iteration 1. The candidate's scores also go to ``OUT/split_candidate.json`` (for
+  ``scripts/ship_model.py --test-json``).
 * ``shift``: ``benchmarks/shift_set.py`` (scikit-image textures, Landsat integrated by 4, the real
   Perito Moreno triplet closure): EPE <= 0.8x in every category, long-triplet closure <= 0.7x the
   reference's and below freqcorr's. ``--closure long`` (default) scores only the long triplet, the
@@ -27,6 +28,7 @@ Writes ``--report`` (default docs/MODEL_V3_ACCEPTANCE.md); exit 1 if a criterion
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -72,6 +74,8 @@ def split_part(args) -> tuple[list[str], list[tuple[str, bool]]]:
     candidate = evaluate_method(root, "test", "microflow", params={"model": args.model}, regularize="ltv",
                                 limit=limit)
     raw = evaluate_method(root, "test", "microflow", params={"model": args.model}, limit=limit)
+    Path(args.out).mkdir(parents=True, exist_ok=True)   # for scripts/ship_model.py --test-json
+    (Path(args.out) / "split_candidate.json").write_text(json.dumps(candidate, indent=1, default=float))
     stem = Path(args.model).stem
     lines = [f"## Test split ({args.per_category} pairs per category, {args.size}² px, seed 2025)", "",
              *split_table([(f"`{args.reference}` + log-TV", reference), (f"`{stem}` + log-TV", candidate),
