@@ -292,3 +292,31 @@ def test_snapshot_script_reads_the_average_or_the_raw_weights_of_a_run(tmp_path)
     assert json.loads((tmp_path / "avg.json").read_text())["training"]["steps"] == 2
     assert script.main([str(tmp_path / "nowhere"), str(tmp_path / "x.safetensors")]) == 2
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_continue_from_saved_weights_restores_weights_average_step_schedule_and_log(tmp_path):
+    from microflow.training.trainer import lr_factor
+    run = tmp_path / "lost"
+    first = Trainer(tiny_config(tmp_path, "optim.ema_decay=0.5", "run.steps=4", "optim.schedule=cosine"), run,
+                    train_data=TinyShiftPairs(), val_set=tiny_val_set())
+    first.fit()
+    (run / "checkpoint.pt").unlink()  # the cache is gone: only the shipped files remain
+    config = tiny_config(tmp_path, "optim.ema_decay=0.5", "run.steps=6", "optim.schedule=cosine")
+    again = Trainer(config, tmp_path / "again", train_data=TinyShiftPairs(), val_set=tiny_val_set(),
+                    continue_from=run / "final.safetensors")
+    assert again.step == 4
+    for key, value in first.net.state_dict().items():
+        torch.testing.assert_close(again.net.state_dict()[key], value)
+        torch.testing.assert_close(again.average.state[key], first.average.state[key])
+    expected = config.optim.lr * lr_factor(4, config.optim, 6)
+    assert again.optimizer.param_groups[0]["lr"] == pytest.approx(expected)
+    assert again.fit()["step"] == 6
+    steps = [int(r["step"]) for r in csv.DictReader((tmp_path / "again" / "log.csv").open())]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ParameterError, match="exclude"):
+        Trainer(config, tmp_path / "x", train_data=TinyShiftPairs(), val_set=tiny_val_set(), resume=True,
+                continue_from=run / "final.safetensors")
+    from microflow.errors import InputError
+    with pytest.raises(InputError, match="card"):
+        Trainer(config, tmp_path / "y", train_data=TinyShiftPairs(), val_set=tiny_val_set(),
+                continue_from=tmp_path / "missing.safetensors")

@@ -1,4 +1,4 @@
-"""``microflow train --config CONFIG.yaml --out RUN_DIR [--set section.key=value ...] [--resume]``."""
+"""``microflow train --config CONFIG.yaml --out RUN_DIR [--set section.key=value ...] [--resume | --continue-from W]``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
                    help="override a config value, repeatable (e.g. --set run.steps=2000 --set optim.lr=2e-4)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
+    p.add_argument("--continue-from", metavar="FINAL.safetensors",
+                   help="when the checkpoint is lost: go on from a run's saved final weights (and final_raw, "
+                        "log.csv beside them) at the step of their card, with fresh optimizer moments")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -35,7 +38,7 @@ def run(args) -> int:
     config = load_config(config_path, overrides)
     if not args.resume and (out / "checkpoint.pt").exists():
         raise ParameterError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    summary = train(config, out, resume=args.resume)
+    summary = train(config, out, resume=args.resume, continue_from=args.continue_from)
     print(f"stopped at step {summary['step']} ({summary['stop_reason']}), best validation EPE "
           f"{summary['best_val_epe']:.4f} px at step {summary['best_step']}; weights in {out}", file=sys.stderr)
     return 0

@@ -18,8 +18,10 @@ fixed, in-memory validation set. AMP (fp16 autocast + GradScaler) is used only o
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
+import shutil
 import signal
 import threading
 import time
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from microflow.errors import MicroflowError, ParameterError
+from microflow.errors import InputError, MicroflowError, ParameterError
 from microflow.model.loss import end_point_error, pixel_weights, sequence_loss
 from microflow.model.microflow_net import MicroFlowNet, build_microflow
 from microflow.model.weights import read_weights, resolve_device, resolve_model, save_weights
@@ -99,7 +101,10 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, out_dir: str | Path, *, train_data=None, val_set: dict | None = None,
-                 resume: bool = False) -> None:
+                 resume: bool = False, continue_from: str | Path | None = None) -> None:
+        if resume and continue_from is not None:
+            raise ParameterError("resume (from RUN_DIR/checkpoint.pt) and continue_from (shipped weights) exclude "
+                                 "each other")
         self.config, run, data = config, config.run, config.data
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +116,7 @@ class Trainer:
         np.random.seed(run.seed)
         torch.manual_seed(run.seed)
         self.net = build_microflow(**architecture(config.model)).to(self.device)
-        if config.model.init and not resume:
+        if config.model.init and not resume and continue_from is None:
             initialize_from(self.net, config.model.init)
         if run.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -133,9 +138,11 @@ class Trainer:
         self.average = WeightAverage(self.net, config.optim.ema_decay) if config.optim.ema_decay else None
         if self.average and saved_average:
             self.average.load_state_dict(saved_average)
+        if continue_from is not None:
+            self._continue_from(Path(continue_from))
         save_config(config, self.out_dir / "config.yaml")
         self.log = TrainingLog(self.out_dir / "log.csv", list(self.val_set), config.model.iterations,
-                               resume_step=self.step if resume else None)
+                               resume_step=self.step if resume or continue_from is not None else None)
 
     # ----------------------------------------------------------------- one optimisation step
     def train_step(self, batch: dict) -> tuple[float, float]:
@@ -203,6 +210,33 @@ class Trainer:
             # The data recipe changed, hence the validation set: an old best is not comparable.
             self.best_epe, self.best_step = math.inf, None
         return state.get("average")
+
+    def _continue_from(self, final: Path) -> None:
+        """Go on from saved weights when the checkpoint is lost (e.g. a wiped ~/.cache).
+
+        ``final`` is a run's ``final.safetensors`` with its card (``final.json``): the network takes the
+        last step's own weights (``final_raw.safetensors`` beside it, if the run averaged), the weight
+        average takes ``final``, and step, seconds and the schedule continue from the card's
+        ``training.steps``. Adam's moments start afresh (its bias correction makes the first updates
+        about lr in size; the cosine schedule is low by then). The log rows up to that step are copied.
+        """
+        card_path = final.with_suffix(".json")
+        if not final.is_file() or not card_path.is_file():
+            raise InputError(f"continue_from needs a weights file and its card: {final} / {card_path}")
+        training = json.loads(card_path.read_text())["training"]
+        raw = final.with_name(final.stem + "_raw.safetensors")
+        initialize_from(self.net, str(raw if raw.is_file() and self.average else final))
+        if self.average:
+            self.average.load_state_dict({"weights": read_weights(final)[0]})
+        self.step, self.seconds = int(training["steps"]), float(training.get("wall_seconds", 0.0))
+        for group in self.optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, self.config.optim, self.config.run.steps),
+            last_epoch=self.step - 1)
+        old_log, new_log = final.with_name("log.csv"), self.out_dir / "log.csv"
+        if old_log.is_file() and not new_log.exists():
+            shutil.copyfile(old_log, new_log)
 
     def evaluated_weights(self):
         """Context in which ``self.net`` holds the weights that are validated and shipped (the average if any)."""
@@ -322,6 +356,7 @@ class Trainer:
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, train_data=None,
-          val_set: dict | None = None) -> dict:
+          val_set: dict | None = None, continue_from: str | Path | None = None) -> dict:
     """Build a :class:`Trainer` and run it; returns its summary."""
-    return Trainer(config, out_dir, train_data=train_data, val_set=val_set, resume=resume).fit()
+    return Trainer(config, out_dir, train_data=train_data, val_set=val_set, resume=resume,
+                   continue_from=continue_from).fit()
