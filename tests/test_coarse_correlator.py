@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from microflow.methods.coarse_correlator import chip_correlation, choose_by_match, dense_correlation
+from microflow.methods.coarse_correlator import chip_correlation, choose_network_or_candidates, dense_correlation
 from microflow.synth.radiometry import fractal_noise
 from microflow.synth.shift import fourier_shift
 
@@ -43,12 +43,12 @@ def test_dense_correlation_covers_every_pixel_and_is_zero_on_tiny_images():
     assert tiny.shape == (1, 2, 20, 20) and not tiny.any()
 
 
-def test_choose_by_match_prefers_the_candidate_that_aligns_the_images():
+def test_choose_network_or_candidates_prefers_the_candidate_that_aligns_the_images():
     pre, post = shifted_pair(dx=3.0, dy=1.0)
     network = torch.zeros(1, 2, 128, 128)
     right = torch.stack([torch.full((128, 128), 3.0), torch.full((128, 128), 1.0)])[None]
-    chosen = choose_by_match(pre, post, network, [right])
+    chosen = choose_network_or_candidates(pre, post, network, [right])
     inner = chosen[0, :, 16:-16, 16:-16]
     assert (inner[0] == 3.0).float().mean() > 0.9
-    kept = choose_by_match(pre, post, right, [network])        # the network already right: it stays
+    kept = choose_network_or_candidates(pre, post, right, [network])        # the network already right: it stays
     assert (kept[0, :, 16:-16, 16:-16] == right[0, :, 16:-16, 16:-16]).float().mean() > 0.95

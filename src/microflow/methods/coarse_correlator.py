@@ -13,7 +13,7 @@ normalized cross-power spectrum::
 ``post(p + d) = pre(p)`` gives a peak at ``+d``: the internal convention. The chip grid is interpolated
 bilinearly to every level pixel and smoothed like the network's coarse field.
 
-:func:`choose_by_match` then keeps, per level pixel, the candidate (network, correlator, zero) whose warp
+:func:`choose_network_or_candidates` then keeps, per level pixel, the candidate (network, correlator, zero) whose warp
 gives the best local ZNCC over ``WINDOW`` level px, where the pre image is textured (local std >=
 ``MIN_STD``) and the gain over the network's own match exceeds ``MARGIN``; elsewhere the network's
 field stays. The choice is made on the images, not on the network's word alone, so a correlator can
@@ -25,8 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from microflow.methods.local_stats import local_std, local_zncc, zncc_stats
-from microflow.model.warp import warp_backward
+from microflow.methods.match_choice import choose_by_match, textured_mask
 
 CHIP = 32          # level px, correlation chip (a peak is found within +-CHIP/2 - 2)
 STEP = 8           # level px between chip centres
@@ -95,17 +94,9 @@ def dense_correlation(pre: torch.Tensor, post: torch.Tensor, chip: int = CHIP, s
     return F.pad(dense, (left, max(right, 0), top, max(bottom, 0)), mode="replicate")[..., :h, :w]
 
 
-def choose_by_match(pre: torch.Tensor, post: torch.Tensor, network: torch.Tensor,
-                    candidates: list[torch.Tensor], window: int = WINDOW, min_std: float = MIN_STD,
-                    margin: float = MARGIN) -> torch.Tensor:
-    """Per pixel, the candidate (B, 2, H, W) whose warp matches best, over the network's field (module doc)."""
-    textured = local_std(pre, window) >= min_std
-    stats = zncc_stats(pre, window)
-    best = network
-    score = local_zncc(pre, warp_backward(post, network, "bilinear"), window, stats) + margin
-    for candidate in candidates:
-        candidate_score = local_zncc(pre, warp_backward(post, candidate, "bilinear"), window, stats)
-        take = (candidate_score > score) & textured
-        best = torch.where(take, candidate, best)
-        score = torch.where(take, candidate_score, score)
-    return best
+def choose_network_or_candidates(pre: torch.Tensor, post: torch.Tensor, network: torch.Tensor,
+                                 candidates: list[torch.Tensor], window: int = WINDOW, min_std: float = MIN_STD,
+                                 margin: float = MARGIN) -> torch.Tensor:
+    """Per pixel, the candidate (B, 2, H, W) whose warp matches best, over the network's field (module doc;
+    :func:`microflow.methods.match_choice.choose_by_match` with this module's window, texture and margin)."""
+    return choose_by_match(pre, post, network, candidates, window, margin, textured_mask(pre, window, min_std))

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from microflow.errors import ParameterError
-from microflow.methods.coarse_correlator import choose_by_match, dense_correlation
+from microflow.methods.coarse_correlator import choose_network_or_candidates, dense_correlation
 from microflow.model.normalization import IQR_TO_SIGMA, MIN_SCALE
 
 NATIVE_RANGE_PX = 4.0     # the training range of the shipped models (peak |d|, category "large")
@@ -144,7 +144,8 @@ def initial_field(net, pre: torch.Tensor, post: torch.Tensor, max_displacement: 
         field = gaussian_smooth(net(a, b, iterations, init=init)[-1])
         field = clamp_magnitude(field, max_displacement / 2 ** level)
         if level == levels and correlator:  # independent evidence: chip phase correlation, chosen by the match
-            field = gaussian_smooth(choose_by_match(a, b, field, [gaussian_smooth(dense_correlation(a, b))]))
+            correlated = gaussian_smooth(dense_correlation(a, b))
+            field = gaussian_smooth(choose_network_or_candidates(a, b, field, [correlated]))
             field = clamp_magnitude(field, max_displacement / 2 ** level)
         if levels_out is not None:
             levels_out.append((level, field))

@@ -31,8 +31,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from microflow.methods.local_stats import local_std, local_zncc, zncc_stats
-from microflow.model.warp import warp_backward
+from microflow.methods.local_stats import zncc_stats
+from microflow.methods.match_choice import choose_by_match, textured_mask
 
 RADII = (8, 16, 24, 32, 48)      # px, candidate offsets
 DIRECTIONS = 8                   # evenly spaced directions per radius
@@ -70,18 +70,12 @@ def propagate(pre: torch.Tensor, post: torch.Tensor, field: torch.Tensor, rounds
               offsets: list[tuple[int, int]] | None = None) -> torch.Tensor:
     """f' of the module doc for normalized (B, 1, H, W) images and a (B, 2, H, W) field [px]."""
     offsets = ring_offsets() if offsets is None else offsets
-    textured = local_std(pre, window) >= min_std
+    textured = textured_mask(pre, window, min_std)
     stats = zncc_stats(pre, window)
     for _ in range(rounds):
-        current = local_zncc(pre, warp_backward(post, field, "bilinear"), window, stats)
-        best, score = field, current + margin
-        for offset in offsets:
-            candidate = shift_field(field, offset)
-            candidate_score = local_zncc(pre, warp_backward(post, candidate, "bilinear"), window, stats)
-            take = (candidate_score > score) & textured
-            best = torch.where(take, candidate, best)
-            score = torch.where(take, candidate_score, score)
-        field = best
+        start = field
+        field = choose_by_match(pre, post, start, (shift_field(start, o) for o in offsets), window, margin,
+                                textured, stats)
     return field
 
 
