@@ -3,7 +3,7 @@ and write its model card (``NAME.json``, ``NAME.md``): the run's config, trainin
 metrics, the sha256 of the shipped file, and optional notes and test-split results.
 
     python scripts/ship_model.py runs/compact/best.safetensors compact \
-        [--notes "..."] [--test-json out/microflow_test.json]
+        [--notes "..."] [--test-json out/microflow_test.json] [--run-config runs/compact/config.yaml]
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+
+import yaml
 
 from microflow.model.weights import WEIGHTS_DIR, load_model, write_model_card
 
@@ -22,6 +24,8 @@ def main() -> None:
     parser.add_argument("name", help="shipped model name (used as --model NAME)")
     parser.add_argument("--notes", default="", help="status notes for the card")
     parser.add_argument("--test-json", help="`microflow evaluate --json` output of this model on the test split")
+    parser.add_argument("--run-config", help="the run's config.yaml: its data section (the generator's switches) "
+                                             "and loss weights go into the card")
     args = parser.parse_args()
 
     source = load_model(args.weights)  # validates the file and reads its card
@@ -34,6 +38,9 @@ def main() -> None:
         info["test"] = {c: {k: s.get(k) for k in ("count", "epe", "epe_near", "epe_far", "zero_epe",
                                                     "epe_iterations")}
                         for c, s in result["categories"].items()}
+    if args.run_config:
+        run = yaml.safe_load(Path(args.run_config).read_text())
+        info["data_switches"] = {**run["data"], "near_fault_weight": run["optim"].get("near_fault_weight")}
     if args.notes:
         info["notes"] = args.notes
     json_path, md_path = write_model_card(target, source.config,

@@ -106,6 +106,19 @@ def test_weights_round_trip_with_embedded_config(tmp_path):
         load_model(tmp_path / "foreign.safetensors")
 
 
+def test_model_card_lists_the_generator_switches_flat():
+    from microflow.model.weights import flatten_keys, model_card_markdown
+
+    assert flatten_keys({"a": 1, "world": {"p_box": 0.25, "x": {"y": 2}}}) == {"a": 1, "world.p_box": 0.25,
+                                                                               "world.x.y": 2}
+    card = {"name": "w", "weights_file": "w.safetensors", "sha256": "0" * 64, "parameters": 10,
+            "created": "today", "config": {"model": {"width": 8, "iterations": 3, "shared_weights": False,
+                                                     "interpolation": "bicubic"}, "normalization": "robust"},
+            "data_switches": {"cross_band": 0.4, "world": {"p_flow": 0.3}}}
+    text = model_card_markdown(card)
+    assert "## Data switches" in text and "- world.p_flow: 0.3" in text and "- cross_band: 0.4" in text
+
+
 def test_missing_shipped_model_is_a_clear_error(tmp_path, monkeypatch):
     from microflow.errors import MicroflowError
     from microflow.model import weights

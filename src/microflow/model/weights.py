@@ -165,6 +165,17 @@ def write_model_card(weights_path: str | Path, config: dict, parameters: int, in
     return json_path, md_path
 
 
+def flatten_keys(values: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}: nested config sections as one list of keys."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(flatten_keys(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def model_card_markdown(card: dict) -> str:
     """Readable model card: identity, architecture, training, validation EPE table."""
     model = card["config"]["model"]
@@ -175,10 +186,10 @@ def model_card_markdown(card: dict) -> str:
              f"{card['parameters']:,} parameters",
              f"- input normalization: {card['config']['normalization']}; training window "
              f"{card['config'].get('window')} px", f"- created: {card['created']}"]
-    for section in ("training", "source"):
+    for section, title in (("training", "Training"), ("data_switches", "Data switches"), ("source", "Source")):
         if section in card:
-            lines += ["", f"## {section.capitalize()}", ""]
-            lines += [f"- {k}: {v}" for k, v in card[section].items()]
+            lines += ["", f"## {title}", ""]
+            lines += [f"- {k}: {v}" for k, v in flatten_keys(card[section]).items()]
     metrics = card.get("metrics", {}).get("epe_per_category")
     if metrics:
         lines += ["", "## Validation end-point error (px)", "", "| category | " +
