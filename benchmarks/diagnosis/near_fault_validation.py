@@ -16,27 +16,38 @@ import sys
 from pathlib import Path
 
 
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", nargs="+", required=True, help="candidate weights (files or shipped names)")
+def add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """The validation split's options, shared with ``near_fault_profile.py``."""
     parser.add_argument("--reference", default="robust")
     parser.add_argument("--per-category", type=int, default=40)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data", default="out/near_fault_validation")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
+
+
+def validation_split(args):
+    """Write (once) and return the SplitJob of the validation pairs; torch on ``args.threads``."""
     import torch
 
-    torch.set_num_threads(args.threads)
-    from microflow.analysis.acceptance import split_table
-    from microflow.analysis.evaluate import evaluate_method
     from microflow.synth.folder import SplitJob, write_split
 
+    torch.set_num_threads(args.threads)
     job = SplitJob(str(Path(args.data) / f"seed{args.seed}"), "validation", args.size, seed=args.seed,
                    categories=(0, 1, 2))
     write_split(job, 3 * args.per_category)
+    return job
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", nargs="+", required=True, help="candidate weights (files or shipped names)")
+    add_split_arguments(parser)
+    args = parser.parse_args(argv)
+    from microflow.analysis.acceptance import split_table
+    from microflow.analysis.evaluate import evaluate_method
+
+    job = validation_split(args)
     rows = []
     for model in [args.reference, *args.model]:
         result = evaluate_method(job.root, "validation", "microflow", params={"model": model}, regularize="ltv",
