@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from microflow.methods.local_stats import zncc_stats
 from microflow.methods.match_choice import choose_by_match, textured_mask
 
 CHIP = 32          # level px, correlation chip (a peak is found within +-CHIP/2 - 2)
@@ -99,4 +100,6 @@ def choose_network_or_candidates(pre: torch.Tensor, post: torch.Tensor, network:
                                  margin: float = MARGIN) -> torch.Tensor:
     """Per pixel, the candidate (B, 2, H, W) whose warp matches best, over the network's field (module doc;
     :func:`microflow.methods.match_choice.choose_by_match` with this module's window, texture and margin)."""
-    return choose_by_match(pre, post, network, candidates, window, margin, textured_mask(pre, window, min_std))
+    stats = zncc_stats(pre, window)
+    return choose_by_match(pre, post, network, candidates, window, margin, textured_mask(pre, window, min_std, stats),
+                           stats)

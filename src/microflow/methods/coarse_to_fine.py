@@ -66,20 +66,24 @@ def renormalize(images: torch.Tensor, valid: torch.Tensor | None = None) -> torc
     ``valid`` (B, 1, h, w) bool: the statistics come from those pixels only and the others are set to 0,
     the fill of no-data at full resolution. Without it a window that is half no-data (its zero fill)
     gets a tiny IQR, the level's contrast is blown up ~100x and the network's field with it."""
-    probabilities = torch.tensor([0.25, 0.5, 0.75], device=images.device, dtype=images.dtype)
     if valid is None:
-        q = torch.quantile(images.flatten(1), probabilities, dim=1)
-        scale = ((q[2] - q[0]) / IQR_TO_SIGMA).clamp_min(MIN_SCALE)
-        return (images - q[1].view(-1, 1, 1, 1)) / scale.view(-1, 1, 1, 1)
+        median, scale = median_and_scale(images.flatten(1), dim=1)
+        return (images - median.view(-1, 1, 1, 1)) / scale.view(-1, 1, 1, 1)
     out = torch.zeros_like(images)
     for i, (image, mask) in enumerate(zip(images, valid)):
         values = image[mask]
         if values.numel() == 0:
             continue
-        q = torch.quantile(values, probabilities)
-        scale = ((q[2] - q[0]) / IQR_TO_SIGMA).clamp_min(MIN_SCALE)
-        out[i] = torch.where(mask, (image - q[1]) / scale, 0.0)
+        median, scale = median_and_scale(values)
+        out[i] = torch.where(mask, (image - median) / scale, 0.0)
     return out
+
+
+def median_and_scale(values: torch.Tensor, dim: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(median, max(IQR / 1.349, MIN_SCALE)) of ``values`` (along ``dim``, or of all of them)."""
+    probabilities = torch.tensor([0.25, 0.5, 0.75], device=values.device, dtype=values.dtype)
+    q = torch.quantile(values, probabilities, dim=dim)
+    return q[1], ((q[2] - q[0]) / IQR_TO_SIGMA).clamp_min(MIN_SCALE)
 
 
 def clamp_magnitude(field: torch.Tensor, limit: float) -> torch.Tensor:

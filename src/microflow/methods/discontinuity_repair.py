@@ -70,8 +70,8 @@ def propagate(pre: torch.Tensor, post: torch.Tensor, field: torch.Tensor, rounds
               offsets: list[tuple[int, int]] | None = None) -> torch.Tensor:
     """f' of the module doc for normalized (B, 1, H, W) images and a (B, 2, H, W) field [px]."""
     offsets = ring_offsets() if offsets is None else offsets
-    textured = textured_mask(pre, window, min_std)
     stats = zncc_stats(pre, window)
+    textured = textured_mask(pre, window, min_std, stats)
     for _ in range(rounds):
         start = field
         field = choose_by_match(pre, post, start, (shift_field(start, o) for o in offsets), window, margin,

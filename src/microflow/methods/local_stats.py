@@ -31,8 +31,7 @@ def box_mean(values: torch.Tensor, size: int) -> torch.Tensor:
 
 def local_std(values: torch.Tensor, size: int) -> torch.Tensor:
     """Local standard deviation of (B, C, H, W) over a ``size`` window."""
-    mean = box_mean(values, size)
-    return (box_mean(values * values, size) - mean * mean).clamp_min(0.0).sqrt()
+    return zncc_stats(values, size)[1].sqrt()
 
 
 def zncc_stats(values: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,13 +18,16 @@ from collections.abc import Iterable
 
 import torch
 
-from microflow.methods.local_stats import local_std, local_zncc, zncc_stats
+from microflow.methods.local_stats import local_zncc, zncc_stats
 from microflow.model.warp import warp_backward
 
 
-def textured_mask(pre: torch.Tensor, window: int, min_std: float) -> torch.Tensor:
-    """(B, 1, H, W) bool: windows of ``pre`` whose local std reaches ``min_std`` (normalized intensity)."""
-    return local_std(pre, window) >= min_std
+def textured_mask(pre: torch.Tensor, window: int, min_std: float,
+                  stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """(B, 1, H, W) bool: windows of ``pre`` whose local std reaches ``min_std`` (normalized intensity);
+    ``stats`` = :func:`zncc_stats` of ``pre`` when the caller already has them."""
+    stats = zncc_stats(pre, window) if stats is None else stats
+    return stats[1].sqrt() >= min_std
 
 
 def choose_by_match(pre: torch.Tensor, post: torch.Tensor, current: torch.Tensor, candidates: Iterable[torch.Tensor],

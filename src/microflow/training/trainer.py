@@ -74,9 +74,13 @@ def lr_factor(step: int, optim: OptimConfig, total_steps: int) -> float:
     return warmup
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, total_steps: int):
-    """Closed-form per-step schedule (:func:`lr_factor`): a resumed run follows its current config."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, optim, total_steps))
+def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, total_steps: int, start_step: int = 0):
+    """Closed-form per-step schedule (:func:`lr_factor`): a resumed run follows its current config.
+    ``start_step`` > 0: the schedule stands at that step already (going on from saved weights)."""
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, optim, total_steps),
+                                             last_epoch=start_step - 1)
 
 
 @contextlib.contextmanager
@@ -229,11 +233,7 @@ class Trainer:
         if self.average:
             self.average.load_state_dict({"weights": read_weights(final)[0]})
         self.step, self.seconds = int(training["steps"]), float(training.get("wall_seconds", 0.0))
-        for group in self.optimizer.param_groups:
-            group.setdefault("initial_lr", group["lr"])
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, self.config.optim, self.config.run.steps),
-            last_epoch=self.step - 1)
+        self.scheduler = build_scheduler(self.optimizer, self.config.optim, self.config.run.steps, self.step)
         old_log, new_log = final.with_name("log.csv"), self.out_dir / "log.csv"
         if old_log.is_file() and not new_log.exists():
             shutil.copyfile(old_log, new_log)
