@@ -11,7 +11,7 @@ from microflow.synth.generator import generate_sample, sample_rng
 from microflow.synth.large import generate_glacier, large_sample
 from microflow.synth.real_change import RealChange, draw_bands, feathered_ellipse, paste_real_patches
 from microflow.synth.textures import TextureBank
-from microflow.training.data import near_fault
+from microflow.training.data import near_fault, trace_distance
 
 
 def test_draw_bands_gives_every_ordered_pair_of_different_bands():
@@ -79,11 +79,27 @@ def test_near_fault_weights_raise_the_loss_next_to_the_trace():
     near = near_fault(mask, mask.shape)
     assert near[:, 3:14].all() and not near[:, :3].any()
     valid = torch.ones(1, 16, 16, dtype=torch.bool)
-    near_t = torch.from_numpy(near)[None]
-    assert pixel_weights(valid, near_t, 0.0) is valid
-    weights = pixel_weights(valid, near_t, 2.0)
+    distance = torch.from_numpy(trace_distance(mask, mask.shape))[None]
+    assert pixel_weights(valid, distance, 0.0) is valid
+    weights = pixel_weights(valid, distance, 2.0)
     assert float(weights.max()) == 3.0 and float(weights.min()) == 1.0
     target = torch.zeros(1, 2, 16, 16)
     flow = torch.zeros(1, 2, 16, 16)
     flow[..., 8] = 1.0  # error only on the trace column
     assert sequence_loss([flow], target, valid=weights) > sequence_loss([flow], target, valid=valid)
+
+
+def test_trace_weight_adds_only_on_the_trace_core():
+    mask = np.zeros((16, 16), bool)
+    mask[:, 8] = True
+    distance = torch.from_numpy(trace_distance(mask, mask.shape))[None]
+    valid = torch.ones(1, 16, 16, dtype=torch.bool)
+    valid[0, 0, :] = False
+    weights = pixel_weights(valid, distance, 2.0, core_weight=4.0, core_radius=1.5)
+    row = weights[0, 5]
+    np.testing.assert_array_equal(row[7:10].numpy(), 7.0)   # |c - 8| <= 1: 1 + 2 + 4
+    assert float(row[6]) == 3.0 and float(row[10]) == 3.0  # 2 px: the 5 px band only
+    assert float(row[0]) == 1.0 and float(weights[0, 0].max()) == 0.0  # far field; invalid stays 0
+    no_trace = torch.from_numpy(trace_distance(np.zeros((16, 16), bool), (16, 16)))[None]
+    assert torch.isinf(no_trace).all()
+    assert float(pixel_weights(valid, no_trace, 2.0, 4.0)[0, 5].max()) == 1.0

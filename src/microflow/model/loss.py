@@ -3,8 +3,10 @@
 Sequence loss (paper §4): ``L = sum_k gamma^(K-k) * mean |f_gt - f_k|``, an L1 over both components
 and all (valid) pixels, gamma = 0.8 (weights 0.64, 0.8, 1.0 for K = 3).
 End-point error: ``EPE = mean sqrt((dx - dx_gt)^2 + (dy - dy_gt)^2)`` in pixels.
-Optional pixel weights ``1 + w_near`` within 5 px of a fault trace make the mean a weighted mean
-(:func:`pixel_weights`), putting more of the loss where the field is discontinuous.
+Optional pixel weights make the mean a weighted mean (:func:`pixel_weights`), putting more of the loss
+where the field is discontinuous: with ``d`` the Euclidean distance (px) to the fault trace,
+``w(d) = 1 + w_near [d <= 5] + w_core [d <= r_core]`` (the 5 px band of the near-fault metric, and the
+trace's own 1-2 px, where the error of a sub-pixel rupture concentrates).
 """
 
 from __future__ import annotations
@@ -21,12 +23,19 @@ def _masked_mean(values: torch.Tensor, valid: torch.Tensor | None) -> torch.Tens
     return (values * weights).sum() / weights.sum().clamp_min(1.0)
 
 
-def pixel_weights(valid: torch.Tensor, near: torch.Tensor | None, near_weight: float) -> torch.Tensor:
-    """(B, H, W) loss weights: 0 where invalid, ``1 + near_weight`` near a trace, 1 elsewhere
-    (the bool ``valid`` itself when there is no extra weight)."""
-    if near is None or near_weight == 0:
+NEAR_FAULT_PX = 5.0  # "near the fault": within this distance of the trace (the near-fault metric's band)
+
+
+def pixel_weights(valid: torch.Tensor, distance: torch.Tensor | None, near_weight: float,
+                  core_weight: float = 0.0, core_radius: float = 1.5) -> torch.Tensor:
+    """(B, H, W) loss weights ``valid * (1 + near_weight [d <= 5] + core_weight [d <= core_radius])``
+    from the (B, H, W) distance ``d`` (px) to the trace (inf where there is none); the bool ``valid``
+    itself when there is no extra weight."""
+    if distance is None or (near_weight == 0 and core_weight == 0):
         return valid
-    return valid.float() * (1.0 + near_weight * near.to(valid.device).float())
+    distance = distance.to(valid.device)
+    extra = near_weight * (distance <= NEAR_FAULT_PX).float() + core_weight * (distance <= core_radius).float()
+    return valid.float() * (1.0 + extra)
 
 
 def iteration_weights(iterations: int, gamma: float = 0.8) -> list[float]:

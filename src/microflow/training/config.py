@@ -64,6 +64,8 @@ class OptimConfig:
     grad_clip: float = 1.0             # max gradient norm (0 = off)
     loss_gamma: float = 0.8            # iteration weights gamma^(K-k)
     near_fault_weight: float = 0.0     # extra L1 weight of pixels within 5 px of a trace (1 + w there)
+    trace_weight: float = 0.0          # further extra weight on the trace itself (within trace_radius px)
+    trace_radius: float = 1.5
     ema_decay: float = 0.0             # weight average (EMA) decay, 0 = off; validation, best, final use it
 
 
@@ -194,7 +196,8 @@ def validate(config: TrainConfig) -> None:
         (0.0 <= d.flip_probability <= 1.0, "data.flip_probability must be in [0, 1]"),
         (0.0 <= d.cross_band <= 1.0 and 0.0 <= d.real_patches <= 1.0,
          "data.cross_band and data.real_patches must be probabilities in [0, 1]"),
-        (o.near_fault_weight >= 0, "optim.near_fault_weight must be >= 0"),
+        (o.near_fault_weight >= 0 and o.trace_weight >= 0 and o.trace_radius >= 0,
+         "optim.near_fault_weight, optim.trace_weight and optim.trace_radius must be >= 0"),
         (o.lr > 0 and o.schedule in SCHEDULES, f"optim.lr must be > 0 and optim.schedule in {SCHEDULES}"),
         (o.lr_step >= 1 and 0 < o.lr_decay <= 1 and 0 <= o.min_lr_ratio <= 1,
          "optim.lr_step >= 1, 0 < optim.lr_decay <= 1, 0 <= optim.min_lr_ratio <= 1 required"),

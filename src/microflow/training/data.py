@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from microflow.model.loss import NEAR_FAULT_PX
 from microflow.model.normalization import normalize_pair
 from microflow.training.augment import augment, center_crop
 from microflow.training.config import DataConfig
@@ -22,18 +23,20 @@ def as_numpy(item: dict) -> dict:
     return {k: v.numpy() if torch.is_tensor(v) else v for k, v in item.items()}
 
 
-NEAR_FAULT_PX = 5.0  # "near the fault": within this distance of the trace (the near-fault metric's band)
+def trace_distance(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 Euclidean distance (px) to the nearest trace pixel of ``mask``; inf without a trace."""
+    if mask is None or not np.any(mask):
+        return np.full(shape, np.inf, np.float32)
+    return ndimage.distance_transform_edt(~np.asarray(mask, bool)).astype(np.float32)
 
 
 def near_fault(mask: np.ndarray | None, shape: tuple[int, int], radius: float = NEAR_FAULT_PX) -> np.ndarray:
     """(H, W) bool: pixels within ``radius`` px (Euclidean) of a trace pixel of ``mask``."""
-    if mask is None or not np.any(mask):
-        return np.zeros(shape, bool)
-    return ndimage.distance_transform_edt(~np.asarray(mask, bool)) <= radius
+    return trace_distance(mask, shape) <= radius
 
 
 def to_tensors(sample: dict, normalization: str) -> dict:
-    """Normalized (1, H, W) pre/post, (2, H, W) flow, (H, W) valid and near-fault masks, category.
+    """Normalized (1, H, W) pre/post, (2, H, W) flow, (H, W) valid mask, distance to the trace, category.
 
     Each image gets its own stats; no-data (NaN) pixels become 0 (the centre) and are invalid.
     """
@@ -44,7 +47,7 @@ def to_tensors(sample: dict, normalization: str) -> dict:
             "post": torch.from_numpy(np.nan_to_num(post, nan=0.0))[None],
             "flow": torch.from_numpy(np.nan_to_num(flow, nan=0.0)),
             "valid": torch.from_numpy(valid),
-            "near": torch.from_numpy(near_fault(sample.get("fault_mask"), valid.shape)),
+            "trace_distance": torch.from_numpy(trace_distance(sample.get("fault_mask"), valid.shape)),
             "category": int(sample.get("category", -1))}
 
 

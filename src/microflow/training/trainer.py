@@ -153,10 +153,12 @@ class Trainer:
         """Forward, sequence loss, backward, clip, Adam and scheduler step; returns (loss, EPE_K)."""
         self.net.train()
         pre, post, flow, valid = (batch[k].to(self.device, non_blocking=True) for k in ("pre", "post", "flow", "valid"))
-        weights = pixel_weights(valid, batch.get("near"), self.config.optim.near_fault_weight)
+        optim = self.config.optim
+        weights = pixel_weights(valid, batch.get("trace_distance"), optim.near_fault_weight,
+                                optim.trace_weight, optim.trace_radius)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
             flows = self.net(pre, post)
-        loss = sequence_loss(flows, flow, self.config.optim.loss_gamma, weights)
+        loss = sequence_loss(flows, flow, optim.loss_gamma, weights)
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             return math.nan, math.nan
