@@ -201,3 +201,17 @@ def test_min_confidence_masks_every_band_and_is_recorded(pair, tmp_path, cli):
 def test_min_confidence_out_of_range_is_refused(pair, tmp_path, cli, clean_failure):
     clean_failure(cli("estimate", *pair, "-o", tmp_path / "a.tif", "--method", "freqcorr", "--quiet",
                       "--min-confidence", "1.5"), "min_confidence", output=tmp_path / "a.tif")
+
+
+def test_negative_bounds_read_without_the_equals_form():
+    from microflow.cli.main import build_parser, join_negative_lists
+
+    argv = ["estimate", "a.tif", "b.tif", "-o", "c.tif", "--bounds", "-54.4,-10.2,-54.1,-9.9", "--band", "2"]
+    joined = join_negative_lists(argv)
+    assert joined[-3:] == ["--bounds=-54.4,-10.2,-54.1,-9.9", "--band", "2"]
+    args = build_parser().parse_args(joined)
+    assert args.bounds == "-54.4,-10.2,-54.1,-9.9" and args.band == 2
+    assert join_negative_lists(["--bounds", "1,2,3,4"]) == ["--bounds", "1,2,3,4"]
+    assert join_negative_lists(["-o", "-5,6"]) == ["-o", "-5,6"]  # short options are left to argparse
+    with pytest.raises(SystemExit):  # without the join argparse takes the list for an option
+        build_parser().parse_args(argv)

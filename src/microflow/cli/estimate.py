@@ -37,7 +37,7 @@ def register(sub) -> None:
 
     area = p.add_argument_group("area of interest (the product covers it on pre's grid; only it is read)")
     area.add_argument("--bounds", metavar="XMIN,YMIN,XMAX,YMAX",
-                      help="bounds in pre's CRS, or in --bounds-crs (a negative XMIN needs the = form: --bounds=-54.4,...)")
+                      help="bounds in pre's CRS, or in --bounds-crs (e.g. --bounds -54.4,-10.2,-54.1,-9.9)")
     area.add_argument("--bounds-crs", metavar="CRS", help="CRS of --bounds, e.g. EPSG:4326")
     area.add_argument("--aoi", metavar="VECTOR", help="vector file (GeoPackage, GeoJSON, shapefile, ...): "
                                                       "its bounding box plus --aoi-margin")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import warnings
 
@@ -45,11 +46,26 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
+_NUMBER_LIST = re.compile(r"^-[0-9.][0-9.eE+\-]*(,[0-9.eE+\-]+)+$")
+
+
+def join_negative_lists(argv: list[str]) -> list[str]:
+    """``--opt -54.4,-10,...`` as ``--opt=-54.4,-10,...``: argparse would read a comma list of numbers that
+    starts with a minus sign as an unknown option (a lone negative number it already reads as a value)."""
+    joined: list[str] = []
+    for token in argv:
+        if joined and joined[-1].startswith("--") and "=" not in joined[-1] and _NUMBER_LIST.match(token):
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning: 2-4x faster torch on a shared 2-core machine.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_lists(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
