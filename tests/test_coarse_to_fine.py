@@ -116,6 +116,20 @@ def test_renormalize_takes_its_statistics_from_valid_pixels_and_zeroes_the_rest(
     assert float(spread) > 10.0 * float(inside.std())
 
 
+def test_renormalize_batch_equals_each_window_alone_and_zeroes_an_empty_one():
+    torch.manual_seed(1)
+    images = torch.randn(3, 1, 32, 32) * torch.tensor([1.0, 5.0, 2.0]).view(3, 1, 1, 1) + 3.0
+    valid = torch.rand(3, 1, 32, 32) > 0.3
+    valid[2] = False                                   # a window that is all no-data
+    out = C.renormalize(images, valid)
+    for i in range(2):
+        alone = C.renormalize(images[i:i + 1], valid[i:i + 1])
+        np.testing.assert_allclose(out[i:i + 1].numpy(), alone.numpy(), atol=1e-6)
+        median, scale = C.median_and_scale(images[i][valid[i]])
+        np.testing.assert_allclose(out[i][valid[i]].numpy(), ((images[i][valid[i]] - median) / scale).numpy(), atol=1e-5)
+    assert torch.isfinite(out).all() and float(out[2].abs().max()) == 0.0
+
+
 def test_clamp_magnitude_bounds_the_field_and_keeps_its_direction():
     field = torch.tensor([3.0, 4.0]).view(1, 2, 1, 1) * torch.tensor([1.0, 100.0]).view(1, 1, 1, 2)
     out = C.clamp_magnitude(field, 10.0)

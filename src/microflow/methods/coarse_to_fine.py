@@ -69,20 +69,16 @@ def renormalize(images: torch.Tensor, valid: torch.Tensor | None = None) -> torc
     if valid is None:
         median, scale = median_and_scale(images.flatten(1), dim=1)
         return (images - median.view(-1, 1, 1, 1)) / scale.view(-1, 1, 1, 1)
-    out = torch.zeros_like(images)
-    for i, (image, mask) in enumerate(zip(images, valid)):
-        values = image[mask]
-        if values.numel() == 0:
-            continue
-        median, scale = median_and_scale(values)
-        out[i] = torch.where(mask, (image - median) / scale, 0.0)
-    return out
+    masked = torch.where(valid, images, torch.nan).flatten(1)  # NaN-skipping quantiles: one call per batch
+    median, scale = median_and_scale(masked, dim=1)            # (an all-invalid window gets NaN, zeroed below)
+    return torch.where(valid, (images - median.view(-1, 1, 1, 1)) / scale.view(-1, 1, 1, 1), 0.0)
 
 
 def median_and_scale(values: torch.Tensor, dim: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(median, max(IQR / 1.349, MIN_SCALE)) of ``values`` (along ``dim``, or of all of them)."""
+    """(median, max(IQR / 1.349, MIN_SCALE)) of ``values`` (along ``dim``, or of all of them); NaN
+    values are skipped."""
     probabilities = torch.tensor([0.25, 0.5, 0.75], device=values.device, dtype=values.dtype)
-    q = torch.quantile(values, probabilities, dim=dim)
+    q = torch.nanquantile(values, probabilities, dim=dim)
     return q[1], ((q[2] - q[0]) / IQR_TO_SIGMA).clamp_min(MIN_SCALE)
 
 
