@@ -40,7 +40,8 @@ def main() -> None:
                         for c, s in result["categories"].items()}
     if args.run_config:
         run = yaml.safe_load(Path(args.run_config).read_text())
-        info["data_switches"] = {**run["data"], "near_fault_weight": run["optim"].get("near_fault_weight")}
+        loss_keys = ("near_fault_weight", "trace_weight", "trace_radius")
+        info["data_switches"] = {**run["data"], **{k: run["optim"][k] for k in loss_keys if k in run["optim"]}}
     if args.notes:
         info["notes"] = args.notes
     json_path, md_path = write_model_card(target, source.config,

@@ -157,3 +157,26 @@ def test_dask_sigma_band_equals_single_process(client, scene, one_torch_thread, 
         np.testing.assert_array_equal(np.isnan(single.sigma), np.isnan(dask.sigma))
         assert np.nanmax(np.abs(single.sigma - dask.sigma)) <= TOLERANCE
         assert len(np.unique(single.sigma[np.isfinite(single.sigma)])) >= 3  # sigma varies
+
+
+def test_dask_with_an_area_of_interest_equals_single_process(client, scene, one_torch_thread):
+    """--dask with --bounds: the same grid (the area, on pre's grid), transform and numbers as one process."""
+    import rasterio
+
+    from microflow.io.aoi import Aoi
+
+    folder, (pre, _) = scene
+    with rasterio.open(pre) as ds:
+        t = ds.transform
+    x0, y1 = t @ (70, 110)                   # columns 70-250, rows 110-290 (includes the no-data rows)
+    x1, y0 = t @ (250, 290)
+    aoi = Aoi((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+    single, s_summary = run(estimate_scene, scene, "single_aoi.tif", regularize="ltv", aoi=aoi, halo=32,
+                            tags={"SOURCES": "x"})
+    dask, d_summary = run(estimate_scene_dask, scene, "dask_aoi.tif", regularize="ltv", aoi=aoi, halo=32,
+                          tags={"SOURCES": "x"}, client=client, block=BLOCK)
+    assert single.dx.shape == dask.dx.shape == (180, 180) and d_summary["shape"] == (180, 180)
+    assert max_difference(single, dask) <= TOLERANCE
+    assert abs(d_summary["valid_fraction"] - s_summary["valid_fraction"]) < 1e-9
+    with rasterio.open(folder / "single_aoi.tif") as a, rasterio.open(folder / "dask_aoi.tif") as b:
+        assert a.transform == b.transform and b.transform.c == x0 and b.tags()["SOURCES"] == "x"

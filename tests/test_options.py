@@ -31,7 +31,6 @@ def test_build_sorts_fields_from_method_parameters():
 
 
 @pytest.mark.parametrize("options, overrides, message", [
-    (None, {"dask": True, "bounds": "0,0,1,1"}, "single process"),
     (None, {"correct": "banana"}, "unknown correction model"),
     (None, {"units": "feet"}, "units"),
     (None, {"aoi_halo": -1}, "aoi_halo"),

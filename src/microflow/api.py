@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import warnings
 
 import numpy as np
 
-from microflow.errors import InputError, MicroflowWarning, ParameterError
+from microflow.errors import InputError, ParameterError
 from microflow.io.raster import check_usable
 from microflow.io.stac import resolve_input, sources_tag
 from microflow.methods import DEFAULT_METHOD, check_image_size, check_method_params, get_method
@@ -115,11 +114,7 @@ def estimate_files(pre_path, post_path, out_path, options: EstimateOptions | str
     pre_href, pre_source = resolve_input(pre_path, opts.asset, "pre")
     post_href, post_source = resolve_input(post_path, opts.asset, "post")
     settings = opts.tiler_settings()
-    if opts.dask or opts.dask_scheduler:
-        if pre_source or post_source:
-            warnings.warn("the Dask backend does not record the STAC items in a SOURCES tag", MicroflowWarning,
-                          stacklevel=2)
-    elif aoi is not None or pre_source or post_source:
+    if aoi is not None or pre_source or post_source:
         settings.update(aoi=aoi, halo=opts.aoi_halo, tags=sources_tag((pre_source, post_source)))
     if is_netcdf_path(out_path):
         # The tiler streams into a GeoTIFF; netCDF is written from it (the whole field in memory).

@@ -97,8 +97,6 @@ class EstimateOptions:
             from microflow.correction.models import parse_model
 
             parse_model(self.correct)  # an unknown model fails before any input is read
-        if (self.dask or self.dask_scheduler) and (self.bounds is not None or self.aoi is not None):
-            raise ParameterError("--bounds/--aoi run in a single process; drop --dask/--dask-scheduler")
 
     def area(self):
         """The :class:`~microflow.io.aoi.Aoi` of ``bounds``/``bounds_crs``/``aoi`` (None: whole pair)."""

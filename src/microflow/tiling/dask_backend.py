@@ -49,7 +49,7 @@ from microflow.tiling.blending import blend_region, nodata_growth
 from microflow.tiling.normalization_stats import scene_statistics
 from microflow.tiling.plan import MIN_BLOCK, Regularization, ScenePlan, limit_threads, plan_scene
 from microflow.tiling.predictors import Stats, cached_predictor, normalization_of
-from microflow.tiling.scene import bounded_gdal_cache
+from microflow.tiling.scene import bounded_gdal_cache, clip_tile
 
 DEFAULT_BLOCK = 1024     # Dask block side [px]
 
@@ -71,9 +71,9 @@ class PairBlocks:
     dtype = np.dtype(np.float32)
 
     def __init__(self, pre_path, post_path, band: int, align: str, nodata: float | None,
-                 shape: tuple[int, int]) -> None:
+                 shape: tuple[int, int], aoi=None, halo: int = 0) -> None:
         self.args = (os.fspath(pre_path), os.fspath(post_path), band)
-        self.options = {"align": align, "nodata": nodata}
+        self.options = {"align": align, "nodata": nodata, "aoi": aoi, "halo": halo}
         self.shape = (2, int(shape[0]), int(shape[1]))
 
     def __getitem__(self, key) -> np.ndarray:
@@ -89,17 +89,18 @@ class PairBlocks:
 
 
 def lazy_images(pre_path, post_path, band: int, chunks: tuple[tuple[int, ...], tuple[int, ...]], *,
-                align: str = "exact", nodata: float | None = None):
-    """(2, H, W) float32 dask array of pre and post on the pair's grid (the overlap), NaN where either
-    has no data; ``align`` and ``nodata`` as in :func:`~microflow.io.raster.open_pair`."""
+                align: str = "exact", nodata: float | None = None, aoi=None, halo: int = 0):
+    """(2, H, W) float32 dask array of pre and post on the pair's grid (the overlap, or the area of
+    interest plus ``halo``), NaN where either has no data; ``align``, ``nodata``, ``aoi`` and ``halo``
+    as in :func:`~microflow.io.raster.open_pair`."""
     import dask.array as da
     from dask.base import tokenize
 
-    with open_pair(pre_path, post_path, band, align=align, nodata=nodata) as pair:
+    with open_pair(pre_path, post_path, band, align=align, nodata=nodata, aoi=aoi, halo=halo) as pair:
         shape = pair.shape
     if (sum(chunks[0]), sum(chunks[1])) != shape:
         raise ValueError(f"chunks {tuple(map(sum, chunks))} do not cover the pair's grid {shape}")
-    source = PairBlocks(pre_path, post_path, band, align, nodata, shape)
+    source = PairBlocks(pre_path, post_path, band, align, nodata, shape, aoi, halo)
     return da.from_array(source, chunks=((2,),) + tuple(chunks), lock=False, asarray=False,
                          meta=np.empty((0, 0, 0), np.float32),
                          name="pair-images-" + tokenize(source.args, source.options, shape))
@@ -124,9 +125,10 @@ def regularize_task(block: np.ndarray, reg: Regularization) -> np.ndarray:
 
 
 def scene_graph(pre_path, post_path, band: int, plan: ScenePlan, stats: tuple[Stats, Stats], block: int,
-                align: str = "exact", nodata: float | None = None):
+                align: str = "exact", nodata: float | None = None, aoi=None, halo: int = 0):
     """The lazy (4, H, W) float32 field [dx, dy, confidence, sigma] of the scene (:func:`field_graph`)."""
-    images = lazy_images(pre_path, post_path, band, block_chunks(plan, block), align=align, nodata=nodata)
+    images = lazy_images(pre_path, post_path, band, block_chunks(plan, block), align=align, nodata=nodata,
+                         aoi=aoi, halo=halo)
     return field_graph(images, plan, stats, block)
 
 
@@ -183,9 +185,10 @@ def dask_client(client=None, scheduler: str | None = None, workers: int | None =
         yield local
 
 
-def write_blocks(client, field, writer: ProductWriter, progress: bool, desc: str) -> int:
-    """Compute the blocks of ``field`` on the cluster and write each as it completes; return the
-    number of valid pixels."""
+def write_blocks(client, field, writer: ProductWriter, progress: bool, desc: str, area: Window | None = None) -> int:
+    """Compute the blocks of ``field`` on the cluster and write each as it completes (the part inside
+    ``area`` only, in the area's pixels, when given: :func:`~.scene.clip_tile`); return the number of
+    valid pixels written."""
     from distributed import as_completed
 
     blocks = field.to_delayed().ravel()
@@ -198,11 +201,14 @@ def write_blocks(client, field, writer: ProductWriter, progress: bool, desc: str
     with tqdm(total=len(futures), unit="block", desc=desc, disable=not progress, file=sys.stderr,
               dynamic_ncols=True) as bar:
         for future in as_completed(futures):
-            data = future.result()
-            row, col = where[future.key]
-            writer.write(data[0], data[1], data[2], Window(col, row, data.shape[2], data.shape[1]), sigma=data[3])
-            valid += int(np.count_nonzero(np.isfinite(data[0]) & np.isfinite(data[1])))
+            data, (row, col) = future.result(), where[future.key]
             future.release()
+            tile = clip_tile(row, col, data, area) if area is not None else \
+                (Window(col, row, data.shape[2], data.shape[1]), data)
+            if tile is not None:
+                window, data = tile
+                writer.write(data[0], data[1], data[2], window, sigma=data[3])
+                valid += int(np.count_nonzero(np.isfinite(data[0]) & np.isfinite(data[1])))
             bar.update(1)
     return valid
 
@@ -214,30 +220,37 @@ def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow"
                         progress: bool = True, client=None, scheduler: str | None = None,
                         workers: int | None = None, block: int = DEFAULT_BLOCK,
                         method_params: dict | None = None, predictor_factory=None,
-                        align: str = "exact", nodata: float | None = None, **more_method_params) -> dict:
+                        align: str = "exact", nodata: float | None = None, aoi=None, halo: int = 0,
+                        tags: dict | None = None, **more_method_params) -> dict:
     """:func:`~microflow.tiling.scene.estimate_scene` on Dask: same arguments and result, plus
 
     client (an existing ``distributed.Client``), scheduler (address to connect to), workers (local
     worker processes when neither is given; ``threads`` is then their threads each) and block (Dask
     block side [px], >= 64, best a multiple of 256). ``align`` and ``nodata`` are read by every
-    block as by the single process (:func:`lazy_images`).
+    block as by the single process (:func:`lazy_images`), and so are ``aoi`` (the product covers that
+    area, read with ``halo`` px of context) and ``tags`` (extra product tags).
     """
     start = time.perf_counter()
     if block < MIN_BLOCK:
         raise ParameterError(f"block must be at least {MIN_BLOCK} px, got {block}")
     out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite)
     params = {**(method_params or {}), **more_method_params}
-    with open_pair(pre_path, post_path, band, align=align, nodata=nodata) as pair:
+    with open_pair(pre_path, post_path, band, align=align, nodata=nodata, aoi=aoi, halo=halo) as pair:
         plan, predictor = plan_scene(pair.shape, method, window=window, overlap=overlap,
                                      batch_size=batch_size, regularize=regularize, reg_params=reg_params,
                                      device=device, threads=threads, method_params=params,
                                      predictor_factory=predictor_factory)
         stats = scene_statistics(pair, normalization_of(predictor))
-        profile, parameters, alignment = pair.profile, pair_parameters(pair), pair.alignment
-    field = scene_graph(pre_path, post_path, band, plan, stats, block, align, nodata)
-    tags = {**parameters, **plan.parameters(), "backend": "dask", "block": block}
+        profile, parameters, alignment = pair.product_profile, pair_parameters(pair), pair.alignment
+        area = pair.product_window
+    field = scene_graph(pre_path, post_path, band, plan, stats, block, align, nodata, aoi, halo)
+    recorded = {**parameters, **plan.parameters(), "backend": "dask", "block": block}
     with dask_client(client, scheduler, workers, threads) as active, bounded_gdal_cache(), \
-            ProductWriter(out_path, profile, method, units, tags, tags={"ALIGNMENT": alignment}) as writer:
-        valid = write_blocks(active, field, writer, progress, f"{method} (dask)")
-    return plan.summary(out_path, time.perf_counter() - start, valid, backend="dask",
-                        blocks=int(np.prod(field.numblocks)))
+            ProductWriter(out_path, profile, method, units, recorded,
+                          tags={"ALIGNMENT": alignment, **(tags or {})}) as writer:
+        valid = write_blocks(active, field, writer, progress, f"{method} (dask)", area)
+    summary = plan.summary(out_path, time.perf_counter() - start, valid, backend="dask",
+                           blocks=int(np.prod(field.numblocks)))
+    if area is not None:
+        summary.update(shape=(int(area.height), int(area.width)), valid_fraction=valid / (area.height * area.width))
+    return summary
