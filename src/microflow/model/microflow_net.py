@@ -5,10 +5,12 @@ Algorithm (inputs already normalized, see :mod:`microflow.model.normalization`):
     f_1 = g_1([pre, post])                                   # or f_0 + g_1([pre, warp(post, f_0)])
     for k = 2 .. K:
         f_k = f_{k-1} + g_k([pre, warp(post, f_{k-1})])     # warp(post, f)(p) = post(p + f(p))
+    f_K = f_K + h([pre, warp(post, f_K), f_K / 4])         # optional full-resolution head (refine > 0)
 
 All fields are (B, 2, H, W) = (dx = +column, dy = +row) in pixels at full resolution, accumulated
 in float32 even under fp16 autocast (sub-pixel increments must not be rounded away). The paper's
 model has separate weights per iteration (``shared_weights=False``); shared weights is its ablation.
+``refine > 0`` adds :mod:`microflow.model.refine`'s head after the K-th iteration (not in the paper).
 Inputs whose size is not a multiple of 16 are reflect-padded and the fields cropped back.
 """
 
@@ -20,6 +22,7 @@ from torch import nn
 
 from microflow.errors import ParameterError
 from microflow.model.geoflownet import DOWNSAMPLING, GeoFlowNet, build_geoflownet
+from microflow.model.refine import build_refine_head
 from microflow.model.warp import INTERPOLATIONS, crop_padding, pad_to_multiple, warp_backward
 
 
@@ -27,7 +30,7 @@ class MicroFlowNet(nn.Module):
     """K GeoFlowNet refinements with warping; ``forward(pre, post)`` -> list of K fields."""
 
     def __init__(self, width: int = 64, iterations: int = 3, shared_weights: bool = False,
-                 interpolation: str = "bicubic") -> None:
+                 interpolation: str = "bicubic", refine: int = 0) -> None:
         super().__init__()
         if int(iterations) < 1:
             raise ParameterError(f"iterations must be >= 1, got {iterations}")
@@ -38,6 +41,7 @@ class MicroFlowNet(nn.Module):
         self.interpolation = interpolation
         count = 1 if self.shared_weights else self.iterations
         self.backbones = nn.ModuleList([build_geoflownet(width) for _ in range(count)])
+        self.refine = build_refine_head(refine)
 
     @property
     def width(self) -> int:
@@ -45,9 +49,13 @@ class MicroFlowNet(nn.Module):
 
     @property
     def config(self) -> dict:
-        """The keyword arguments of :func:`build_microflow` that rebuild this network."""
-        return {"width": self.width, "iterations": self.iterations,
-                "shared_weights": self.shared_weights, "interpolation": self.interpolation}
+        """The keyword arguments of :func:`build_microflow` that rebuild this network (``refine`` only
+        when there is a head, so the paper's models keep their configuration)."""
+        config = {"width": self.width, "iterations": self.iterations,
+                  "shared_weights": self.shared_weights, "interpolation": self.interpolation}
+        if self.refine is not None:
+            config["refine"] = self.refine.width
+        return config
 
     def backbone(self, k: int) -> GeoFlowNet:
         """g_k, the network of iteration ``k`` (0-based)."""
@@ -58,7 +66,8 @@ class MicroFlowNet(nn.Module):
         """Fields f_1 .. f_K (each (B, 2, H, W), pixels) for normalized (B, 1, H, W) pre and post.
 
         ``init`` (B, 2, H, W) px is a starting field f_0 (coarse-to-fine): iteration 1 then already
-        sees post warped by it, ``f_1 = f_0 + g_1([pre, warp(post, f_0)])``.
+        sees post warped by it, ``f_1 = f_0 + g_1([pre, warp(post, f_0)])``. The refinement head, when
+        there is one, corrects the K-th field only (a run of fewer iterations returns them unrefined).
         """
         steps = self.iterations if iterations is None else int(iterations)
         if steps < 1 or (steps > self.iterations and not self.shared_weights):
@@ -78,11 +87,14 @@ class MicroFlowNet(nn.Module):
             delta = self.backbone(k)(torch.cat([pre, moving], 1)).float()
             flow = delta if flow is None else flow + delta
             flows.append(flow)
+        if self.refine is not None and steps == self.iterations:
+            warped = warp_backward(post, flow, self.interpolation).to(pre.dtype)
+            flows[-1] = flow + self.refine(pre, warped, flow)
         return [crop_padding(f, pads) for f in flows]
 
 
 def build_microflow(width: int = 64, iterations: int = 3, shared_weights: bool = False,
-                    interpolation: str = "bicubic") -> MicroFlowNet:
+                    interpolation: str = "bicubic", refine: int = 0) -> MicroFlowNet:
     """MicroFlow network.
 
     Args:
@@ -90,5 +102,6 @@ def build_microflow(width: int = 64, iterations: int = 3, shared_weights: bool =
         iterations: K, the number of refinements (3 in the paper).
         shared_weights: one backbone reused at every iteration (the paper's ablation) instead of K.
         interpolation: "bicubic" (paper) or "bilinear" sampling of the warp.
+        refine: channels of the full-resolution refinement head after iteration K (0 = none, the paper).
     """
-    return MicroFlowNet(width, iterations, shared_weights, interpolation)
+    return MicroFlowNet(width, iterations, shared_weights, interpolation, refine)

@@ -28,7 +28,9 @@ class ModelConfig:
     iterations: int = 3                # K
     shared_weights: bool = False
     interpolation: str = "bicubic"
-    init: str | None = None            # warm start: shipped model NAME or weights file (same architecture)
+    refine: int = 0                    # channels of the full-resolution refinement head (0 = none, the paper)
+    init: str | None = None            # warm start: shipped model NAME or weights file (same architecture,
+                                       # or the same without the head: the head then starts at zero)
 
 
 @dataclass
@@ -67,6 +69,7 @@ class OptimConfig:
     trace_weight: float = 0.0          # further extra weight on the trace itself (within trace_radius px)
     trace_radius: float = 1.5
     ema_decay: float = 0.0             # weight average (EMA) decay, 0 = off; validation, best, final use it
+    refine_lr_scale: float = 1.0       # the refinement head's lr / lr (a new head next to trained weights)
 
 
 @dataclass

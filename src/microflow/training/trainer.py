@@ -44,22 +44,30 @@ from microflow.training.logbook import TrainingLog, plot_log
 from microflow.training.weight_average import WeightAverage
 
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before giving up
-ARCHITECTURE_KEYS = ("width", "iterations", "shared_weights", "interpolation")
+ARCHITECTURE_KEYS = ("width", "iterations", "shared_weights", "interpolation", "refine")
 
 
 def architecture(model) -> dict:
-    """The keyword arguments of ``build_microflow`` in a ModelConfig (or its dict)."""
+    """The keyword arguments of ``build_microflow`` in a ModelConfig (or its dict); ``refine`` only when
+    there is a head (as :attr:`MicroFlowNet.config`)."""
     values = model if isinstance(model, dict) else asdict(model)
-    return {k: values[k] for k in ARCHITECTURE_KEYS if k in values}
+    return {k: values[k] for k in ARCHITECTURE_KEYS if k in values and (k != "refine" or values[k])}
 
 
 def initialize_from(net: MicroFlowNet, name_or_path: str) -> None:
-    """Warm start: copy the weights of a shipped model NAME or weights file of the same architecture."""
+    """Warm start: copy the weights of a shipped model NAME or weights file of the same architecture; a
+    network with a refinement head may start from the same architecture without one (its head stays at
+    its zero start, so the fields begin as the source model's)."""
     path = resolve_model(name_or_path)
     state, config = read_weights(path)
-    if architecture(config["model"]) != net.config:
-        raise ParameterError(f"model.init {path} is {architecture(config['model'])}, the config asks for {net.config}")
-    net.load_state_dict(state, strict=True)
+    source = architecture(config["model"])
+    headless = {k: v for k, v in net.config.items() if k != "refine"}
+    adds_head = net.refine is not None and "refine" not in source and source == headless
+    if source != net.config and not adds_head:
+        raise ParameterError(f"model.init {path} is {source}, the config asks for {net.config}")
+    missing, unexpected = net.load_state_dict(state, strict=not adds_head)
+    if unexpected or any(not key.startswith("refine.") for key in missing):
+        raise ParameterError(f"model.init {path}: keys do not match ({missing[:3]}, {unexpected[:3]})")
 
 
 def lr_factor(step: int, optim: OptimConfig, total_steps: int) -> float:
@@ -72,6 +80,17 @@ def lr_factor(step: int, optim: OptimConfig, total_steps: int) -> float:
         t = min(step, total_steps) / total_steps
         return warmup * (optim.min_lr_ratio + (1.0 - optim.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t)))
     return warmup
+
+
+def parameter_groups(net: MicroFlowNet, optim: OptimConfig) -> list[dict]:
+    """Adam's parameter groups: the backbones at ``lr``, the refinement head (if any) at
+    ``lr * refine_lr_scale``."""
+    head = [] if net.refine is None else list(net.refine.parameters())
+    ids = {id(p) for p in head}
+    groups = [{"params": [p for p in net.parameters() if id(p) not in ids]}]
+    if head:
+        groups.append({"params": head, "lr": optim.lr * optim.refine_lr_scale})
+    return groups
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, total_steps: int, start_step: int = 0):
@@ -124,7 +143,7 @@ class Trainer:
             initialize_from(self.net, config.model.init)
         if run.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.optim.lr,
+        self.optimizer = torch.optim.Adam(parameter_groups(self.net, config.optim), lr=config.optim.lr,
                                           weight_decay=config.optim.weight_decay)
         self.scheduler = build_scheduler(self.optimizer, config.optim, run.steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
