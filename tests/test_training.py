@@ -213,6 +213,33 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path):
                    val_set=tiny_val_set(), resume=True).step == 1
 
 
+class SigtermGroupAt(TinyShiftPairs):
+    """Drawn in a DataLoader worker: SIGTERM to the worker itself and to the main process at item ``index``,
+    as a scheduler signalling the whole process group does."""
+
+    def __init__(self, index):
+        super().__init__()
+        self.index = index
+
+    def __getitem__(self, i):
+        if i == self.index:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getppid(), signal.SIGTERM)
+        return super().__getitem__(i)
+
+
+def test_sigterm_to_the_process_group_spares_the_workers_and_saves_a_checkpoint(tmp_path):
+    first_batch = epoch_batches(16, 4, seed=1, epoch=0)[0]
+    trainer = Trainer(tiny_config(tmp_path, "run.steps=50", "data.num_workers=1"), tmp_path / "g",
+                      train_data=SigtermGroupAt(first_batch[0]), val_set=tiny_val_set())
+    summary = trainer.fit()
+    assert summary["stop_reason"] == "sigterm" and summary["step"] >= 1
+    assert (tmp_path / "g" / "checkpoint.pt").is_file()
+
+
 def test_microflow_train_cli_end_to_end(tmp_path):
     """`microflow train` on on-the-fly synthetic pairs (scikit-image texture), resume, then estimate."""
     from microflow.cli.main import main

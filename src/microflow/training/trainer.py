@@ -102,6 +102,13 @@ def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, total_
                                              last_epoch=start_step - 1)
 
 
+def ignore_sigterm(_worker_id: int = 0) -> None:
+    """DataLoader workers ignore SIGTERM: a scheduler (or ``kill -- -PGID``) signals the whole process
+    group, and a worker killed by it would crash the main process before it saves its checkpoint. The
+    workers still end with the main process (PyTorch's shutdown and parent watchdog)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def stop_on_sigterm():
     """Yield a dict whose "requested" turns True on SIGTERM (main thread only), then restore."""
@@ -308,7 +315,8 @@ class Trainer:
                     loader = torch.utils.data.DataLoader(
                         self.train_pairs, batch_sampler=epoch_batches(len(self.train_pairs), run.batch_size,
                                                                       run.seed, epoch)[offset:],
-                        num_workers=self.config.data.num_workers, collate_fn=stack_batch)
+                        num_workers=self.config.data.num_workers, collate_fn=stack_batch,
+                        worker_init_fn=ignore_sigterm)
                     previous = time.monotonic()
                     for batch in loader:
                         waited = time.monotonic() - previous
