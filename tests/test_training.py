@@ -188,11 +188,13 @@ def test_warm_start_copies_weights_and_checks_the_architecture(tmp_path):
 
 
 class SigtermAt(TinyShiftPairs):
-    """Sends SIGTERM to this process when item ``index`` is drawn (a scheduler stopping the job)."""
+    """Sends SIGTERM to this process when item ``index`` is drawn (a scheduler stopping the job); with
+    ``group``, drawn in a DataLoader worker, to the worker and to the main process (a signal to the whole
+    process group)."""
 
-    def __init__(self, index):
+    def __init__(self, index, group=False):
         super().__init__()
-        self.index = index
+        self.index, self.group = index, group
 
     def __getitem__(self, i):
         if i == self.index:
@@ -200,6 +202,8 @@ class SigtermAt(TinyShiftPairs):
             import signal
 
             os.kill(os.getpid(), signal.SIGTERM)
+            if self.group:
+                os.kill(os.getppid(), signal.SIGTERM)
         return super().__getitem__(i)
 
 
@@ -213,28 +217,10 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path):
                    val_set=tiny_val_set(), resume=True).step == 1
 
 
-class SigtermGroupAt(TinyShiftPairs):
-    """Drawn in a DataLoader worker: SIGTERM to the worker itself and to the main process at item ``index``,
-    as a scheduler signalling the whole process group does."""
-
-    def __init__(self, index):
-        super().__init__()
-        self.index = index
-
-    def __getitem__(self, i):
-        if i == self.index:
-            import os
-            import signal
-
-            os.kill(os.getpid(), signal.SIGTERM)
-            os.kill(os.getppid(), signal.SIGTERM)
-        return super().__getitem__(i)
-
-
 def test_sigterm_to_the_process_group_spares_the_workers_and_saves_a_checkpoint(tmp_path):
     first_batch = epoch_batches(16, 4, seed=1, epoch=0)[0]
     trainer = Trainer(tiny_config(tmp_path, "run.steps=50", "data.num_workers=1"), tmp_path / "g",
-                      train_data=SigtermGroupAt(first_batch[0]), val_set=tiny_val_set())
+                      train_data=SigtermAt(first_batch[0], group=True), val_set=tiny_val_set())
     summary = trainer.fit()
     assert summary["stop_reason"] == "sigterm" and summary["step"] >= 1
     assert (tmp_path / "g" / "checkpoint.pt").is_file()
