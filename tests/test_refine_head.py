@@ -91,3 +91,23 @@ def test_trainer_gives_the_head_its_own_learning_rate_and_trains_it(tmp_path):
     trainer.fit()
     assert torch.count_nonzero(trainer.net.refine.layers[-1].weight) > 0
     assert load_model(tmp_path / "run" / "final.safetensors").config["model"]["refine"] == 4
+
+
+def test_drop_refine_head_script_keeps_the_backbones_and_the_card(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "drop_refine_head.py"
+    spec = importlib.util.spec_from_file_location("drop_refine_head", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    net = build_microflow(width=4, iterations=2, refine=4)
+    torch.nn.init.normal_(net.refine.layers[-1].weight)
+    source = save_weights(tmp_path / "h.safetensors", net, window=32, card={"training": {"steps": 7}})
+    assert script.main([str(source), str(tmp_path / "b.safetensors")]) == 0
+    dropped = load_model(tmp_path / "b.safetensors")
+    assert dropped.net.refine is None and "refine" not in dropped.config["model"]
+    assert dropped.card["training"]["steps"] == 7 and "removed" in dropped.card["training"]["refine_head"]
+    for key, value in dropped.net.state_dict().items():
+        torch.testing.assert_close(value, net.state_dict()[key])
+    assert script.main([str(tmp_path / "b.safetensors"), str(tmp_path / "c.safetensors")]) == 2  # no head
