@@ -10,7 +10,6 @@ card keeps IN's training record and says the head was removed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
