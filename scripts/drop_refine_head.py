@@ -13,8 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from microflow.errors import MicroflowError
-from microflow.model.microflow_net import build_microflow
+from microflow.errors import MicroflowError, run_tool
 from microflow.model.weights import load_model, save_weights
 
 
@@ -23,9 +22,7 @@ def drop_refine_head(source: str | Path, out: str | Path) -> Path:
     loaded = load_model(source)
     if loaded.net.refine is None:
         raise MicroflowError(f"{source} has no refinement head")
-    config = {k: v for k, v in loaded.net.config.items() if k != "refine"}
-    net = build_microflow(**config)
-    net.load_state_dict({k: v for k, v in loaded.net.state_dict().items() if not k.startswith("refine.")})
+    net = loaded.net.without_refine()
     card = {key: loaded.card[key] for key in ("training", "metrics") if key in loaded.card}
     card.setdefault("training", {})["refine_head"] = (f"trained with a {loaded.net.refine.width}-channel head, "
                                                       f"removed from {Path(source).name} ({loaded.sha256[:12]})")
@@ -37,12 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("source")
     parser.add_argument("out")
     args = parser.parse_args(argv)
-    try:
-        print(f"wrote {drop_refine_head(args.source, args.out)}")
-    except MicroflowError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_tool("drop_refine_head", lambda: print(f"wrote {drop_refine_head(args.source, args.out)}"))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from microflow.errors import MicroflowError
+from microflow.errors import MicroflowError, run_tool
 from microflow.model.microflow_net import build_microflow
 from microflow.model.weights import save_weights
 from microflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
@@ -44,13 +44,11 @@ def main(argv=None) -> int:
     parser.add_argument("out")
     parser.add_argument("--raw", action="store_true", help="the step's own weights, not the average")
     args = parser.parse_args(argv)
-    try:
+    def write() -> None:
         path, step = snapshot(args.run_dir, args.out, args.raw)
-    except (MicroflowError, OSError, KeyError) as exc:
-        print(f"snapshot_weights: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {path} (step {step})")
-    return 0
+        print(f"wrote {path} (step {step})")
+
+    return run_tool("snapshot_weights", write, (MicroflowError, OSError, KeyError))
 
 
 if __name__ == "__main__":

@@ -152,16 +152,25 @@ def clean_failure():
     return assert_clean_failure
 
 
-@pytest.fixture
-def benchmark_script():
-    """``benchmark_script(NAME)``: the module ``benchmarks/NAME.py``, loaded by path (benchmarks/ is no package)."""
+def load_repo_module(folder: str, name: str):
+    """The module ``FOLDER/NAME.py`` of the repository, loaded by path (benchmarks/ and scripts/ are no
+    packages)."""
     import importlib.util
 
-    def load(name: str):
-        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+    path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    return load
+
+@pytest.fixture
+def benchmark_script():
+    """``benchmark_script(NAME)``: the module ``benchmarks/NAME.py``."""
+    return lambda name: load_repo_module("benchmarks", name)
+
+
+@pytest.fixture
+def repo_script():
+    """``repo_script(NAME)``: the module ``scripts/NAME.py``."""
+    return lambda name: load_repo_module("scripts", name)

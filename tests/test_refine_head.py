@@ -51,8 +51,8 @@ def test_the_head_corrects_only_the_last_iteration():
         full = net(pre, post)
         first_only = net(pre, post, iterations=1)
     torch.testing.assert_close(full[0], first_only[0])  # iteration 1 never refined
-    net_without = build_microflow(width=4, iterations=2)
-    net_without.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("refine.")})
+    net_without = net.without_refine()
+    assert net_without.refine is None and "refine" not in net_without.config
     with torch.no_grad():
         assert not torch.allclose(net_without(pre, post)[-1], full[-1])
 
@@ -93,14 +93,8 @@ def test_trainer_gives_the_head_its_own_learning_rate_and_trains_it(tmp_path):
     assert load_model(tmp_path / "run" / "final.safetensors").config["model"]["refine"] == 4
 
 
-def test_drop_refine_head_script_keeps_the_backbones_and_the_card(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "drop_refine_head.py"
-    spec = importlib.util.spec_from_file_location("drop_refine_head", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_drop_refine_head_script_keeps_the_backbones_and_the_card(tmp_path, repo_script):
+    script = repo_script("drop_refine_head")
     net = build_microflow(width=4, iterations=2, refine=4)
     torch.nn.init.normal_(net.refine.layers[-1].weight)
     source = save_weights(tmp_path / "h.safetensors", net, window=32, card={"training": {"steps": 7}})
@@ -111,3 +105,22 @@ def test_drop_refine_head_script_keeps_the_backbones_and_the_card(tmp_path):
     for key, value in dropped.net.state_dict().items():
         torch.testing.assert_close(value, net.state_dict()[key])
     assert script.main([str(tmp_path / "b.safetensors"), str(tmp_path / "c.safetensors")]) == 2  # no head
+
+
+def test_average_weights_script_writes_the_weighted_mean_and_refuses_mismatches(tmp_path, repo_script):
+    script = repo_script("average_weights")
+    torch.manual_seed(3)
+    a, b = build_microflow(width=4, iterations=2), build_microflow(width=4, iterations=2)
+    pa = save_weights(tmp_path / "a.safetensors", a, window=32, card={"training": {"steps": 5}})
+    pb = save_weights(tmp_path / "b.safetensors", b, window=32, card={"training": {"steps": 9}})
+    assert script.main([str(tmp_path / "m.safetensors"), str(pa), str(pb), "--weights", "0.25", "0.75"]) == 0
+    mean = load_model(tmp_path / "m.safetensors")
+    for key, value in mean.net.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, 0.25 * a.state_dict()[key] + 0.75 * b.state_dict()[key])
+    assert "0.25 x a.safetensors" in mean.card["training"]["weight_average"]
+    other = save_weights(tmp_path / "c.safetensors", build_microflow(width=4, iterations=3), window=32)
+    assert script.main([str(tmp_path / "x.safetensors"), str(pa), str(other)]) == 2  # another architecture
+    assert script.main([str(tmp_path / "x.safetensors"), str(pa), str(pb), "--weights", "0.5", "0.6"]) == 2
+    assert script.main([str(tmp_path / "x.safetensors"), str(pa)]) == 2
+    assert not (tmp_path / "x.safetensors").exists()

@@ -284,14 +284,8 @@ def test_trainer_with_weight_average_ships_the_average_and_resumes_it(tmp_path):
         torch.testing.assert_close(resumed.average.state[key], value)
 
 
-def test_snapshot_script_reads_the_average_or_the_raw_weights_of_a_run(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "snapshot_weights.py"
-    spec = importlib.util.spec_from_file_location("snapshot_weights", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_snapshot_script_reads_the_average_or_the_raw_weights_of_a_run(tmp_path, repo_script):
+    script = repo_script("snapshot_weights")
     run = tmp_path / "run"
     trainer = Trainer(tiny_config(tmp_path, "optim.ema_decay=0.5", "run.steps=2"), run,
                       train_data=TinyShiftPairs(), val_set=tiny_val_set())

@@ -19,3 +19,16 @@ class OutputError(MicroflowError):
 
 class MicroflowWarning(UserWarning):
     """Something is probably wrong but the run goes on (the CLI prints it as one ``microflow: warning:`` line)."""
+
+
+def run_tool(name: str, action, errors: tuple[type[BaseException], ...] = (MicroflowError,)) -> int:
+    """Exit status of a repository script: ``action()`` prints what it wrote and returns 0; one of
+    ``errors`` prints ``NAME: error: ...`` on one line and returns 2."""
+    import sys
+
+    try:
+        action()
+    except errors as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -57,6 +57,13 @@ class MicroFlowNet(nn.Module):
             config["refine"] = self.refine.width
         return config
 
+    def without_refine(self) -> "MicroFlowNet":
+        """A copy of this network without its refinement head: the same backbones, the paper's
+        architecture (the head's parameters, ``refine.*``, are left out)."""
+        net = build_microflow(**headless_config(self.config))
+        net.load_state_dict({k: v for k, v in self.state_dict().items() if not k.startswith("refine.")})
+        return net.to(next(self.parameters()).device).train(self.training)
+
     def backbone(self, k: int) -> GeoFlowNet:
         """g_k, the network of iteration ``k`` (0-based)."""
         return self.backbones[0] if self.shared_weights else self.backbones[k]
@@ -91,6 +98,11 @@ class MicroFlowNet(nn.Module):
             warped = warp_backward(post, flow, self.interpolation).to(pre.dtype)
             flows[-1] = flow + self.refine(pre, warped, flow)
         return [crop_padding(f, pads) for f in flows]
+
+
+def headless_config(config: dict) -> dict:
+    """A :attr:`MicroFlowNet.config` without its refinement head (``refine`` dropped)."""
+    return {k: v for k, v in config.items() if k != "refine"}
 
 
 def build_microflow(width: int = 64, iterations: int = 3, shared_weights: bool = False,

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from microflow.errors import InputError, MicroflowError, ParameterError
 from microflow.model.loss import end_point_error, pixel_weights, sequence_loss
-from microflow.model.microflow_net import MicroFlowNet, build_microflow
+from microflow.model.microflow_net import MicroFlowNet, build_microflow, headless_config
 from microflow.model.weights import read_weights, resolve_device, resolve_model, save_weights
 from microflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from microflow.training.config import OptimConfig, TrainConfig, save_config
@@ -61,8 +61,7 @@ def initialize_from(net: MicroFlowNet, name_or_path: str) -> None:
     path = resolve_model(name_or_path)
     state, config = read_weights(path)
     source = architecture(config["model"])
-    headless = {k: v for k, v in net.config.items() if k != "refine"}
-    adds_head = net.refine is not None and "refine" not in source and source == headless
+    adds_head = net.refine is not None and "refine" not in source and source == headless_config(net.config)
     if source != net.config and not adds_head:
         raise ParameterError(f"model.init {path} is {source}, the config asks for {net.config}")
     missing, unexpected = net.load_state_dict(state, strict=not adds_head)
