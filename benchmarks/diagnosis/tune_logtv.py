@@ -85,8 +85,8 @@ def main() -> int:
     summary = {k: summarize(v) for k, v in score_grid(raw_fields(args.data, args.model), grid).items()}
     categories = sorted(c for c in summary["none"] if c != "score")
 
-    header = "| λ | ε | score | " + " | ".join(f"EPE c{c}" for c in categories) + \
-             " | EPE near (mean) | smooth far (mean) |"
+    header = "| λ | ε | score | " + " | ".join(f"EPE c{c}" for c in categories) + " | " + \
+             " | ".join(f"near c{c}" for c in categories) + " | EPE near (mean) | smooth far (mean) |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for key in ["none"] + grid:
         m = summary[key]
@@ -94,6 +94,7 @@ def main() -> int:
         near = np.mean([m[c]["epe_near"] for c in categories])
         smooth = np.mean([m[c]["smooth_far"] for c in categories])
         lines.append(f"| {lam} | {eps} | {m['score']:.4f} | " + " | ".join(f"{m[c]['epe']:.4f}" for c in categories)
+                     + " | " + " | ".join(f"{m[c]['epe_near']:.4f}" for c in categories)
                      + f" | {near:.4f} | {smooth:.4f} |")
     best = min(grid, key=lambda k: summary[k]["score"])
     default = (DEFAULT_LTV_LAMBDA, DEFAULT_LTV_EPS)
@@ -104,7 +105,7 @@ def main() -> int:
     print("\n".join(lines) + "\n\n" + verdict)
     Path(args.report).write_text(
         f"# log-TV parameters chosen on the validation split (`{args.model}`)\n\n"
-        f"Regenerate: `python benchmarks/diagnosis/tune_logtv.py --per-category {args.per_category}`. Validation split: "
+        f"Regenerate: `python benchmarks/diagnosis/tune_logtv.py --per-category {args.per_category} --model {args.model}`. Validation split: "
         f"{args.per_category} samples per category, {args.size}² px, seed {VALIDATION_SEED}, Landsat-8 "
         "validation area (never the test split). Score = mean over categories of the mean EPE (px); near = "
         "within 5 px of the fault trace; smoothness = mean Sobel gradient magnitude far from the fault. "
