@@ -152,3 +152,18 @@ def test_a_half_no_data_window_gets_a_bounded_start_near_the_shift():
     assert float(torch.linalg.vector_norm(start, dim=1).max()) <= 32.0 + 1e-3
     inner = start[0, :, 40:-40, 30:80].mean(dim=(1, 2))
     assert abs(float(inner[0]) - shift[0]) < 1.0 and abs(float(inner[1]) - shift[1]) < 1.0
+
+
+def test_a_window_moving_a_little_below_the_native_range_still_starts_the_pyramid():
+    """STOP_PX keeps a margin below NATIVE_RANGE_PX: a coarse reading of 3.5 px must not stop the pyramid
+    (at 4.5 px a model reading 5 px of ice a little low lost the window's range)."""
+    from microflow.methods.microflow import MicroFlowEstimator
+
+    assert C.STOP_PX < C.NATIVE_RANGE_PX
+    est = MicroFlowEstimator("compact", threads=1)
+    pre, post = _shifted((3.2, -1.9))  # |d| = 3.7 px
+    a, b = (torch.from_numpy(est._normalized(img[None], None)[:, None]) for img in (pre, post))
+    start = C.initial_field(est.net, a, b, 32.0)
+    assert start is not None
+    inner = start[0, :, 48:-48, 48:-48].mean(dim=(1, 2))
+    assert abs(float(inner[0]) - 3.2) < 0.5 and abs(float(inner[1]) + 1.9) < 0.5
