@@ -59,7 +59,7 @@ def register(sub) -> None:
                         "4 px (default 32); freqcorr and ncc widen their search to it (default: their window's)")
     compute = p.add_argument_group("model and compute")
     compute.add_argument("--model", metavar="NAME|PATH",
-                         help="MicroFlow weights: shipped model name or .safetensors file (default: world)")
+                         help="MicroFlow weights: shipped model name or .safetensors file (default: world2)")
     compute.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default auto)")
     compute.add_argument("--threads", type=positive, metavar="N",
                          help="CPU threads: torch's, or a correlator's FFT workers (with --dask: threads per worker)")

@@ -29,7 +29,7 @@ from microflow.model.geoflownet import count_parameters
 from microflow.model.microflow_net import MicroFlowNet, build_microflow
 
 # The model a run uses when none is named (issue 22: `robust` generalizes better off our generator).
-DEFAULT_MODEL = "world"
+DEFAULT_MODEL = "world2"
 
 FORMAT = "microflow-geo/1"
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
