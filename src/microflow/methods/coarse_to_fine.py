@@ -20,7 +20,7 @@ pass (a uniform 0.5 px error: 0.70 -> 0.05 px) but not the pixel-scale noise of 
 magnified by 2 per level (a 10.3 px shift: 0.14 px without smoothing, 0.05 with sigma 2).
 
 Sub-pixel scenes lose nothing. The pyramid stops (and the run is that of a plain MicroFlow, from
-zero) for a window whose coarsest field, in full-resolution pixels, stays within the native range
+zero) for a window whose coarsest field, in full-resolution pixels, stays a margin within the native range
 (the 99th percentile of |f_L| 2^L below ``STOP_PX``): on sub-pixel scenes only the coarsest level
 (1/4^L of the pixels) runs; on the synthetic test split the EPE is unchanged and the cost x1.06
 (benchmarks/model_acceptance.py). ``STOP_PX`` sits a quarter below the native range, not above it: the

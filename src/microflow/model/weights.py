@@ -28,7 +28,7 @@ from microflow.errors import InputError, MicroflowError, ParameterError
 from microflow.model.geoflownet import count_parameters
 from microflow.model.microflow_net import MicroFlowNet, build_microflow
 
-# The model a run uses when none is named (issue 22: `robust` generalizes better off our generator).
+# The model a run uses when none is named (issue 22: the best on every independent check, see its card).
 DEFAULT_MODEL = "world2"
 
 FORMAT = "microflow-geo/1"
