@@ -51,18 +51,22 @@ def closure_scores(model: str, lams, eps: float) -> dict[float, dict[str, float]
     from microflow.analysis.shift_set import (CLOSURE_MARGIN, LONG_TRIPLET, PERITO, SHORT_TRIPLETS,
                                               perito_mask, product_field)
 
-    raw = {}
     region = border_region(perito_mask(), CLOSURE_MARGIN)
+    raw, smoothed = {}, {}  # raw[(A, B)], smoothed[(A, B), λ]: a pair shared by two triplets is run once
+
+    def field(pair: tuple[str, str], lam: float):
+        if pair not in raw:
+            raw[pair] = product_field(str(PERITO / f"{pair[0]}.jpg"), str(PERITO / f"{pair[1]}.jpg"),
+                                      "microflow", {"model": model})
+        if (pair, lam) not in smoothed:
+            smoothed[pair, lam] = regularized(raw[pair], lam, eps)
+        return smoothed[pair, lam]
+
     out = {lam: {} for lam in lams}
-    for triplet in SHORT_TRIPLETS + (LONG_TRIPLET,):
-        for pair in ((triplet[0], triplet[1]), (triplet[1], triplet[2]), (triplet[0], triplet[2])):
-            if pair not in raw:
-                raw[pair] = product_field(str(PERITO / f"{pair[0]}.jpg"), str(PERITO / f"{pair[1]}.jpg"),
-                                          "microflow", {"model": model})
+    for a, b, c in SHORT_TRIPLETS + (LONG_TRIPLET,):
         for lam in lams:
-            fields = [regularized(raw[p], lam, eps) for p in ((triplet[0], triplet[1]), (triplet[1], triplet[2]),
-                                                              (triplet[0], triplet[2]))]
-            out[lam]["/".join(triplet)] = closure_summary(closure_residual(*fields), region)["median"]
+            residual = closure_residual(*(field(pair, lam) for pair in ((a, b), (b, c), (a, c))))
+            out[lam]["/".join((a, b, c))] = closure_summary(residual, region)["median"]
     return out
 
 
