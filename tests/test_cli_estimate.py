@@ -215,3 +215,17 @@ def test_negative_bounds_read_without_the_equals_form():
     assert join_negative_lists(["-o", "-5,6"]) == ["-o", "-5,6"]  # short options are left to argparse
     with pytest.raises(SystemExit):  # without the join argparse takes the list for an option
         build_parser().parse_args(argv)
+
+
+def test_ensemble_flag_reaches_microflow_and_is_refused_by_a_correlator(pair, tmp_path, cli, clean_failure):
+    out = tmp_path / "ensemble.tif"
+    rc, _, err = cli("estimate", *pair, "-o", out, "--ensemble", "2", "--quiet", "--threads", "1")
+    assert rc == 0, err
+    field, _, _ = read_product(str(out), as_field=True)
+    with rasterio.open(out) as ds:
+        assert json.loads(ds.tags()["PARAMETERS"])["ensemble"] == 2
+    inner = (slice(16, -16), slice(16, -16))
+    assert abs(np.median(field.dx[inner]) - DX) < 0.05 and abs(np.median(field.dy[inner]) - DY) < 0.05
+    refused = tmp_path / "refused.tif"
+    clean_failure(cli("estimate", *pair, "-o", refused, "--method", "freqcorr", "--ensemble", "2", "--quiet"),
+                  "unknown parameter", "ensemble", output=refused)

@@ -62,3 +62,25 @@ def test_shift_pairs_are_deterministic_and_outside_training_textures():
     assert {p.name for p in shift_bank("skimage").areas} == {"grass", "gravel", "brick"}
     with pytest.raises(ValueError):
         shift_bank("mars")
+
+
+def test_triplet_helpers_run_each_pair_once_and_close_a_consistent_triplet():
+    from microflow.analysis.shift_set import once_per_pair, triplet_pairs, triplet_residual
+
+    assert triplet_pairs(("A", "B", "C")) == (("A", "B"), ("B", "C"), ("A", "C"))
+    shifts = {("A", "B"): (1.0, 0.5), ("B", "C"): (2.0, -1.0), ("A", "C"): (3.0, -0.5), ("C", "D"): (0.0, 0.0),
+              ("B", "D"): (2.0, -0.75)}
+    calls = []
+
+    def compute(a, b):
+        calls.append((a, b))
+        dx, dy = shifts[a, b]
+        return np.full((24, 24), dx, np.float32), np.full((24, 24), dy, np.float32)
+
+    field = once_per_pair(compute)
+    consistent = triplet_residual(field, ("A", "B", "C"))
+    assert np.nanmax(consistent[6:-6, 6:-6]) < 1e-6
+    off = triplet_residual(field, ("B", "C", "D"))  # 2 + 0 - 2, -1 + 0 + 0.75: r = 0.25 inside
+    assert np.allclose(off[6:-6, 6:-6], 0.25, atol=1e-6)
+    triplet_residual(field, ("A", "B", "C"))
+    assert sorted(calls) == sorted(set(calls)) and len(calls) == 5

@@ -3,7 +3,7 @@
 The closure residual r = |d_AB + d_BC(. + d_AB) - d_AC| mixes three fields. Scoring every combination of
 two models' fields (A->B, B->C from one, A->C from the other, ...) tells whether a model loses the long
 pair A->C (range: the coarse-to-fine start) or the two short ones. Median of r over the glacier mask,
-48 px from the border, log-TV fields of the product path (``analysis.shift_set.product_field``).
+48 px from the border, log-TV fields of the product path (``analysis.shift_set.perito_field``).
 
     python benchmarks/diagnosis/closure_swap.py --models world W.safetensors [--triplet 20200101 20200131 20200220]
 """
@@ -26,15 +26,13 @@ def main(argv=None) -> int:
     import torch
 
     from microflow.analysis.closure import border_region, closure_residual, closure_summary
-    from microflow.analysis.shift_set import CLOSURE_MARGIN, LONG_TRIPLET, PERITO, perito_mask, product_field
+    from microflow.analysis.shift_set import CLOSURE_MARGIN, LONG_TRIPLET, perito_field, perito_mask, triplet_pairs
 
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", UserWarning)
-    a, b, c = args.triplet or LONG_TRIPLET
-    pairs = ((a, b), (b, c), (a, c))
-    fields = {(m, p): product_field(str(PERITO / f"{p[0]}.jpg"), str(PERITO / f"{p[1]}.jpg"), "microflow+ltv",
-                                    {"model": m})
-              for m in args.models for p in pairs}
+    a, b, c = triplet = tuple(args.triplet or LONG_TRIPLET)
+    pairs = triplet_pairs(triplet)
+    fields = {(m, p): perito_field(*p, "microflow+ltv", {"model": m}) for m in args.models for p in pairs}
     names = [Path(m).stem if Path(m).suffix else m for m in args.models]
     region = border_region(perito_mask(), CLOSURE_MARGIN)
     print(f"triplet {a}/{b}/{c}: median closure residual [px] by the model of each field")

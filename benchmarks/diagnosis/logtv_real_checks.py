@@ -47,26 +47,17 @@ def null_scores(model: str, lams, eps: float, count: int) -> dict[float, float]:
 
 def closure_scores(model: str, lams, eps: float) -> dict[float, dict[str, float]]:
     """{λ: {"A/B/C": median closure residual [px]}} of ``model`` on the Perito Moreno triplets."""
-    from microflow.analysis.closure import border_region, closure_residual, closure_summary
-    from microflow.analysis.shift_set import (CLOSURE_MARGIN, LONG_TRIPLET, PERITO, SHORT_TRIPLETS,
-                                              perito_mask, product_field)
+    from microflow.analysis.closure import border_region, closure_summary
+    from microflow.analysis.shift_set import (CLOSURE_MARGIN, LONG_TRIPLET, SHORT_TRIPLETS, once_per_pair,
+                                              perito_field, perito_mask, triplet_residual)
 
     region = border_region(perito_mask(), CLOSURE_MARGIN)
-    raw, smoothed = {}, {}  # raw[(A, B)], smoothed[(A, B), λ]: a pair shared by two triplets is run once
-
-    def field(pair: tuple[str, str], lam: float):
-        if pair not in raw:
-            raw[pair] = product_field(str(PERITO / f"{pair[0]}.jpg"), str(PERITO / f"{pair[1]}.jpg"),
-                                      "microflow", {"model": model})
-        if (pair, lam) not in smoothed:
-            smoothed[pair, lam] = regularized(raw[pair], lam, eps)
-        return smoothed[pair, lam]
-
-    out = {lam: {} for lam in lams}
-    for a, b, c in SHORT_TRIPLETS + (LONG_TRIPLET,):
-        for lam in lams:
-            residual = closure_residual(*(field(pair, lam) for pair in ((a, b), (b, c), (a, c))))
-            out[lam]["/".join((a, b, c))] = closure_summary(residual, region)["median"]
+    raw = once_per_pair(lambda a, b: perito_field(a, b, "microflow", {"model": model}))
+    out = {}
+    for lam in lams:  # each pair run once, each (pair, λ) smoothed once, whatever triplets share it
+        smoothed = once_per_pair(lambda a, b, lam=lam: regularized(raw(a, b), lam, eps))
+        out[lam] = {"/".join(t): closure_summary(triplet_residual(smoothed, t), region)["median"]
+                    for t in SHORT_TRIPLETS + (LONG_TRIPLET,)}
     return out
 
 

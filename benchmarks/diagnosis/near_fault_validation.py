@@ -6,7 +6,10 @@ categories, 256², uint16 files) written on the Landsat-8 validation area with a
 made here does not look at the test pairs.
 
     python benchmarks/diagnosis/near_fault_validation.py --model W.safetensors [W2 ...] [--reference robust]
-        [--per-category 40] [--seed 7] [--data out/near_fault_validation]
+        [--per-category 40] [--seed 7] [--data out/near_fault_validation] [--param ensemble=2 ...]
+
+``--param KEY=VALUE`` sets a MicroFlow parameter of the candidates only (the reference runs plainly), e.g.
+``--reference world2 --model world2 --param ensemble=2`` scores the flip ensemble against one read.
 """
 
 from __future__ import annotations
@@ -42,17 +45,22 @@ def validation_split(args):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", nargs="+", required=True, help="candidate weights (files or shipped names)")
+    parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="candidates' MicroFlow parameter")
     add_split_arguments(parser)
     args = parser.parse_args(argv)
+    from microflow.cli.common import parse_params
     from microflow.analysis.acceptance import split_table
     from microflow.analysis.evaluate import evaluate_method
 
     job = validation_split(args)
     rows = []
-    for model in [args.reference, *args.model]:
-        result = evaluate_method(job.root, "validation", "microflow", params={"model": model}, regularize="ltv",
+    extra = parse_params(args.param)
+    for index, model in enumerate([args.reference, *args.model]):
+        params = {"model": model, **(extra if index else {})}
+        result = evaluate_method(job.root, "validation", "microflow", params=params, regularize="ltv",
                                  limit=args.per_category, progress=False)
-        rows.append((f"`{Path(model).stem if Path(model).suffix else model}` + log-TV", result))
+        label = "".join(f", {k}={v}" for k, v in params.items() if k != "model")
+        rows.append((f"`{Path(model).stem if Path(model).suffix else model}`{label} + log-TV", result))
     reference = rows[0][1]["categories"]
     print("\n".join(split_table(rows)))
     for label, result in rows[1:]:

@@ -136,22 +136,39 @@ def product_field(pre_path: str, post_path: str, key: str, params: dict | None, 
     return field.dx, field.dy
 
 
+def perito_field(a: str, b: str, key: str, params: dict | None = None, series: Path = PERITO):
+    """(dx, dy) [px] of ``key`` from date ``a`` to date ``b`` of the real series (product path)."""
+    return product_field(str(series / f"{a}.jpg"), str(series / f"{b}.jpg"), key, params)
+
+
+def triplet_pairs(triplet: tuple[str, str, str]) -> tuple[tuple[str, str], ...]:
+    """The pairs (A, B), (B, C), (A, C) of a triplet, in the order of ``closure_residual``."""
+    a, b, c = triplet
+    return (a, b), (b, c), (a, c)
+
+
+def once_per_pair(compute):
+    """``compute(a, b)`` memoized per pair, so that a pair shared by two triplets runs once."""
+    cache: dict[tuple[str, str], tuple] = {}
+
+    def field(a: str, b: str):
+        if (a, b) not in cache:
+            cache[a, b] = compute(a, b)
+        return cache[a, b]
+    return field
+
+
+def triplet_residual(field, triplet: tuple[str, str, str]) -> np.ndarray:
+    """r(p) [px] of a triplet whose pair fields come from ``field(a, b)``."""
+    return closure_residual(*(field(*pair) for pair in triplet_pairs(triplet)))
+
+
 def closure_scores(key: str, params: dict | None = None, triplets=SHORT_TRIPLETS + (LONG_TRIPLET,),
                    series: Path = PERITO) -> dict:
     """{"A/B/C": closure summary} of ``key`` on the real series (fields of repeated pairs are reused)."""
-    fields: dict[tuple[str, str], tuple] = {}
-
-    def field(a: str, b: str):
-        if (a, b) not in fields:
-            fields[a, b] = product_field(str(series / f"{a}.jpg"), str(series / f"{b}.jpg"), key, params)
-        return fields[a, b]
-
+    field = once_per_pair(lambda a, b: perito_field(a, b, key, params, series))
     region = border_region(perito_mask(), CLOSURE_MARGIN)
-    out = {}
-    for a, b, c in triplets:
-        residual = closure_residual(field(a, b), field(b, c), field(a, c))
-        out["/".join((a, b, c))] = closure_summary(residual, region)
-    return out
+    return {"/".join(t): closure_summary(triplet_residual(field, t), region) for t in triplets}
 
 
 def perito_available(series: Path = PERITO) -> bool:

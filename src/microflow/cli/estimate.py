@@ -60,6 +60,9 @@ def register(sub) -> None:
     compute = p.add_argument_group("model and compute")
     compute.add_argument("--model", metavar="NAME|PATH",
                          help="MicroFlow weights: shipped model name or .safetensors file (default: world2)")
+    compute.add_argument("--ensemble", type=int, choices=(1, 2, 4), metavar="N",
+                         help="MicroFlow: the mean of N reads of every window on flipped copies (1, 2 or 4; "
+                              "N x the time; default 1): less noise where the texture misleads one read")
     compute.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default auto)")
     compute.add_argument("--threads", type=positive, metavar="N",
                          help="CPU threads: torch's, or a correlator's FFT workers (with --dask: threads per worker)")
@@ -103,6 +106,8 @@ def options_of(args):
         params["model"] = args.model
     if args.max_displacement is not None:
         params["max_displacement"] = args.max_displacement
+    if args.ensemble is not None:
+        params["ensemble"] = args.ensemble
     return EstimateOptions.build(
         args.method, params=params, band=args.band, units=args.units, overwrite=args.overwrite, plot=args.plot,
         progress=not args.quiet, tile_window=args.window, tile_overlap=args.overlap, tile_batch=args.batch_size,

@@ -30,6 +30,7 @@ from microflow.errors import InputError, ParameterError
 from microflow.methods.base import DisplacementField
 from microflow.methods.coarse_to_fine import DEFAULT_MAX_DISPLACEMENT, initial_field, pyramid_levels
 from microflow.methods.discontinuity_repair import repair
+from microflow.methods.flip_ensemble import ensemble_mean, members
 from microflow.methods.local_stats import box_mean
 from microflow.model.normalization import image_stats, normalize
 from microflow.model.warp import warp_backward
@@ -73,11 +74,13 @@ class MicroFlowEstimator:
         iterations: refinements to run (None = the model's K).
         max_displacement: largest |d| to measure [px]; beyond the trained 4 px the windows start
             from a coarse-to-fine field (:mod:`microflow.methods.coarse_to_fine`).
+        ensemble: 1, 2 or 4 reads of each window on flipped copies, averaged
+            (:mod:`microflow.methods.flip_ensemble`); costs ``ensemble`` x the time.
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", threads: int | None = None,
                  batch_size: int = 4, iterations: int | None = None,
-                 max_displacement: float = DEFAULT_MAX_DISPLACEMENT) -> None:
+                 max_displacement: float = DEFAULT_MAX_DISPLACEMENT, ensemble: int = 1) -> None:
         if batch_size < 1:
             raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
         if threads is not None:
@@ -90,6 +93,8 @@ class MicroFlowEstimator:
         self.batch_size, self.iterations = int(batch_size), iterations
         pyramid_levels(float(max_displacement), (1 << 16, 1 << 16))  # validates the range
         self.max_displacement = float(max_displacement)
+        members(int(ensemble))  # validates the count
+        self.ensemble = int(ensemble)
 
     takes_no_data = True   # NaN in predict's windows: filled with the centre after normalization, and
                            # masked out of the coarse levels' statistics (a tiler need not fill it)
@@ -142,15 +147,21 @@ class MicroFlowEstimator:
             a = torch.from_numpy(pre_n[part][:, None]).to(self.device)
             b = torch.from_numpy(post_n[part][:, None]).to(self.device)
             valid = no_data_masks(pre[part], post[part], self.device)
-            init = initial_field(self.net, a, b, self.max_displacement, self.iterations, valid=valid)
-            flows = self.net(a, b, self.iterations, init=init)
-            if init is not None:   # a coarse-to-fine start: mend the halo it leaves at ruptures
-                flows = repair(self.net, a, b, flows, self.iterations, started=init.flatten(1).abs().amax(1) > 0)
+            flows = ensemble_mean(self.read, a, b, self.ensemble, valid)
             if flows_out is None:
                 flows_out = np.empty((len(flows), len(pre), 2) + pre.shape[1:], np.float32)
             flows_out[:, part] = torch.stack(flows).cpu().numpy()
             conf_out[part] = confidence_map(a, b, flows, self.net.interpolation).cpu().numpy()
         return flows_out, conf_out
+
+    def read(self, a: torch.Tensor, b: torch.Tensor, valid=None) -> list[torch.Tensor]:
+        """Fields after every iteration for normalized (B, 1, H, W) images: the coarse-to-fine start
+        (when the window moves beyond the native range), the refinement, and the halo repair."""
+        init = initial_field(self.net, a, b, self.max_displacement, self.iterations, valid=valid)
+        flows = self.net(a, b, self.iterations, init=init)
+        if init is not None:   # a coarse-to-fine start: mend the halo it leaves at ruptures
+            flows = repair(self.net, a, b, flows, self.iterations, started=init.flatten(1).abs().amax(1) > 0)
+        return flows
 
 
 def no_data_masks(pre: np.ndarray, post: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -163,17 +174,18 @@ def no_data_masks(pre: np.ndarray, post: np.ndarray, device) -> tuple[torch.Tens
 
 @functools.lru_cache(maxsize=2)
 def _cached_estimator(model: str, device: str, threads: int | None, batch_size: int,
-                      iterations: int | None, max_displacement: float) -> MicroFlowEstimator:
-    return MicroFlowEstimator(model, device, threads, batch_size, iterations, max_displacement)
+                      iterations: int | None, max_displacement: float, ensemble: int) -> MicroFlowEstimator:
+    return MicroFlowEstimator(model, device, threads, batch_size, iterations, max_displacement, ensemble)
 
 
 def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, model: str = DEFAULT_MODEL,
              device: str = "auto", threads: int | None = None, batch_size: int = 4,
              iterations: int | None = None,
-             max_displacement: float = DEFAULT_MAX_DISPLACEMENT) -> DisplacementField:
+             max_displacement: float = DEFAULT_MAX_DISPLACEMENT, ensemble: int = 1) -> DisplacementField:
     """MicroFlow field of a whole image as one window (per-image robust normalization).
 
     ``max_displacement`` [px]: the range; beyond 4 px a coarse-to-fine field starts the refinement.
+    ``ensemble``: 1, 2 or 4 flipped reads averaged (:mod:`microflow.methods.flip_ensemble`).
 
     Images larger than ``MAX_SINGLE_WINDOW_PIXELS`` are refused here: :func:`microflow.api.estimate_arrays`
     sends them to the tiler's blended windows instead (``tiling/in_memory.py``; methods never import
@@ -184,7 +196,7 @@ def estimate(pre: np.ndarray, post: np.ndarray, *, progress: bool = False, model
         raise InputError(f"{pre.shape[0]}x{pre.shape[1]} px is more than one MicroFlow window holds "
                          f"({MAX_SINGLE_WINDOW_PIXELS} px): use microflow.api.estimate_arrays, which tiles it")
     estimator = _cached_estimator(str(model), str(device), threads, int(batch_size), iterations,
-                                  float(max_displacement))
+                                  float(max_displacement), int(ensemble))
     flows, confidence = estimator.predict_iterations(pre[None], post[None])
     (dx, dy), per_iteration = flows[-1, 0], list(flows[:, 0])
     return DisplacementField(dx, dy, confidence[0, 0], iterations=per_iteration)
