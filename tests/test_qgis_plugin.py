@@ -81,6 +81,8 @@ def test_estimate_args_put_bounds_in_the_cli_order():
                                 bounds=(1.5, 2.0, 3.0, 4.0))
     assert args[:5] == ["estimate", "a.tif", "b.tif", "-o", "o.tif"]
     assert "--bounds=1.5,2.0,3.0,4.0" in args and args[args.index("--units") + 1] == "meter"
+    assert "--ensemble" not in args
+    assert runner.estimate_args("a.tif", "b.tif", "o.tif", ensemble=4)[-2:] == ["--ensemble", "4"]
 
 
 @pytest.mark.parametrize("kind, units, first, last", [

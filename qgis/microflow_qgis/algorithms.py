@@ -21,6 +21,7 @@ SETTING = "MICROFLOW_EXECUTABLE"
 METHODS = ["microflow", "freqcorr", "ncc", "farneback", "tvl1"]
 REGULARIZERS = ["method default", "ltv", "tv", "none"]
 UNITS = ["pixel", "meter"]
+ENSEMBLES = ["1 (fastest)", "2", "4"]   # MicroFlow reads per window (flip ensemble): less noise, N x the time
 _POST_PROCESSORS = []  # Processing keeps only a pointer: the objects must outlive the algorithm
 
 
@@ -112,6 +113,8 @@ class EstimateAlgorithm(MicroflowAlgorithm):
         self.addParameter(QgsProcessingParameterEnum("METHOD", "Method", METHODS, defaultValue=0))
         self.addParameter(QgsProcessingParameterString("MODEL", "MicroFlow model (name or .safetensors file)",
                                                        optional=True))
+        self.addParameter(QgsProcessingParameterEnum("ENSEMBLE", "MicroFlow reads per window (flip ensemble)",
+                                                     ENSEMBLES, defaultValue=0, optional=True))
         self.addParameter(QgsProcessingParameterEnum("REGULARIZE", "Regularization", REGULARIZERS, defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum("UNITS", "Units of EW/NS", UNITS, defaultValue=0))
         self.addParameter(QgsProcessingParameterExtent("BOUNDS", "Area of interest", optional=True))
@@ -130,7 +133,8 @@ class EstimateAlgorithm(MicroflowAlgorithm):
             self.source(pre), self.source(post), output, method=METHODS[self.parameterAsEnum(parameters, "METHOD", context)],
             model=self.parameterAsString(parameters, "MODEL", context) or None,
             regularize=REGULARIZERS[regularize] if regularize else None,
-            units=UNITS[self.parameterAsEnum(parameters, "UNITS", context)], bounds=bounds)
+            units=UNITS[self.parameterAsEnum(parameters, "UNITS", context)], bounds=bounds,
+            ensemble=int(ENSEMBLES[self.parameterAsEnum(parameters, "ENSEMBLE", context)].split()[0]))
         self.call(args, feedback)
         self.style_on_load(output, context)
         return {"OUTPUT": output}

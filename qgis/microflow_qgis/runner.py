@@ -53,9 +53,10 @@ def find_executable(setting: str | None = None) -> str:
 
 def estimate_args(pre: str, post: str, output: str, method: str | None = None, model: str | None = None,
                   regularize: str | None = None, units: str | None = None, bounds=None,
-                  extra: list[str] | None = None) -> list[str]:
+                  ensemble: int = 1, extra: list[str] | None = None) -> list[str]:
     """Arguments of ``microflow estimate`` (without the executable). ``bounds``: XMIN,YMIN,XMAX,YMAX
-    in pre's CRS (a 4-sequence), or None for the whole pair."""
+    in pre's CRS (a 4-sequence), or None for the whole pair. ``ensemble`` > 1: MicroFlow's flip
+    ensemble (``--ensemble``; the CLI refuses it for a correlator)."""
     args = ["estimate", pre, post, "-o", output, "--overwrite"]
     if method:
         args += ["--method", method]
@@ -67,6 +68,8 @@ def estimate_args(pre: str, post: str, output: str, method: str | None = None, m
         args += ["--units", units]
     if bounds is not None:
         args.append("--bounds=" + ",".join(repr(float(v)) for v in bounds))
+    if ensemble > 1:
+        args += ["--ensemble", str(int(ensemble))]
     return args + list(extra or [])
 
 
