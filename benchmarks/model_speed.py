@@ -10,6 +10,7 @@ a busy machine gives.
 OMP_WAIT_POLICY defaults to PASSIVE (as in ``microflow train``); export OMP_WAIT_POLICY=ACTIVE to compare.
 
     python benchmarks/model_speed.py --threads 2 --widths 8 12 16 24 --crops 128 192 --batch 8
+    python benchmarks/model_speed.py --widths --inference-widths --ensembles 1 2 4   # flip ensembles only
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from microflow.methods.microflow import MicroFlowEstimator
+from microflow.model.weights import DEFAULT_MODEL
 from microflow.model.geoflownet import count_parameters
 from microflow.model.microflow_net import build_microflow
 from microflow.model.weights import save_weights
@@ -82,7 +84,13 @@ def time_training_step(width: int, crop: int, batch: int, iterations: int, steps
 def time_inference(width: int, size: int, iterations: int, repeats: int, workdir: Path) -> tuple[float, float, float]:
     """(min wall, median wall, median CPU) seconds to predict one size² window (after one warm-up)."""
     path = save_weights(workdir / f"speed_w{width}.safetensors", build_microflow(width, iterations))
-    estimator = MicroFlowEstimator(path, device="cpu", batch_size=1)
+    return time_window(path, size, repeats)
+
+
+def time_window(model: str, size: int, repeats: int, ensemble: int = 1) -> tuple[float, float, float]:
+    """(min wall, median wall, median CPU) seconds of ``model`` predicting one size² window with a flip
+    ensemble of ``ensemble`` reads (after one warm-up)."""
+    estimator = MicroFlowEstimator(model, device="cpu", batch_size=1, ensemble=ensemble)
     rng = np.random.default_rng(0)
     pre = rng.normal(size=(1, size, size)).astype(np.float32)
     post = pre + 0.1 * rng.normal(size=pre.shape).astype(np.float32)
@@ -98,7 +106,7 @@ def time_inference(width: int, size: int, iterations: int, repeats: int, workdir
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--widths", type=int, nargs="+", default=[8, 12, 16, 24])
+    parser.add_argument("--widths", type=int, nargs="*", default=[8, 12, 16, 24])
     parser.add_argument("--crops", type=int, nargs="+", default=[128, 192])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=3)
@@ -106,6 +114,8 @@ def main() -> None:
     parser.add_argument("--inference-widths", type=int, nargs="*", default=[16, 64])
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3, help="timed inference runs per width")
+    parser.add_argument("--ensembles", type=int, nargs="*", default=[],
+                        help="also time the shipped default model with these flip-ensemble sizes (e.g. 1 2 4)")
     parser.add_argument("--compare-layout", type=int, nargs=2, metavar=("WIDTH", "CROP"),
                         help="also time this setting with contiguous (NCHW) tensors")
     parser.add_argument("--json", help="also write the results here")
@@ -140,6 +150,13 @@ def main() -> None:
             results["inference"].append({"width": width, "window": args.window, "min_s": low, "median_s": mid,
                                          "cpu_s": cpu})
             print(f"| width {width} | {low:.2f} / {mid:.2f} / {cpu:.2f} |", flush=True)
+        base = None
+        for count in args.ensembles:
+            low, mid, cpu = time_window(DEFAULT_MODEL, args.window, args.repeats, count)
+            base = base or low
+            results.setdefault("ensemble", []).append({"ensemble": count, "min_s": low, "median_s": mid, "cpu_s": cpu})
+            print(f"| `{DEFAULT_MODEL}`, --ensemble {count} | {low:.2f} / {mid:.2f} / {cpu:.2f} | "
+                  f"{low / base:.2f}x one read (min wall) |", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
