@@ -48,9 +48,9 @@ def main(argv=None) -> int:
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="candidates' MicroFlow parameter")
     add_split_arguments(parser)
     args = parser.parse_args(argv)
-    from microflow.cli.common import parse_params
     from microflow.analysis.acceptance import split_table
     from microflow.analysis.evaluate import evaluate_method
+    from microflow.cli.common import parse_params
 
     job = validation_split(args)
     rows = []
