@@ -28,10 +28,9 @@ import numpy as np
 import torch
 
 from microflow.methods.microflow import MicroFlowEstimator
-from microflow.model.weights import DEFAULT_MODEL
 from microflow.model.geoflownet import count_parameters
 from microflow.model.microflow_net import build_microflow
-from microflow.model.weights import save_weights
+from microflow.model.weights import DEFAULT_MODEL, save_weights
 from microflow.training.config import load_config
 from microflow.training.data import stack_batch, to_tensors
 from microflow.training.trainer import Trainer

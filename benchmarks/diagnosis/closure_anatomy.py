@@ -39,18 +39,24 @@ def local_std(image: np.ndarray, box: int = TEXTURE_BOX) -> np.ndarray:
     return np.sqrt(np.maximum(variance, 0.0))
 
 
-def breakdown(residual: np.ndarray, region: np.ndarray, d_ac, triplet) -> list[str]:
-    """Markdown rows: median r per motion, distance-to-no-data and texture bin (share of the region)."""
+def pixel_layers(triplet) -> dict[str, np.ndarray]:
+    """The per-pixel maps the residual is split by that do not depend on the fields: the distance [px] to
+    the no-data outline of the three dates and the local texture of A [DN]."""
     from scipy import ndimage
 
     from microflow.analysis.shift_set import perito_band
 
-    region = region & np.isfinite(residual)
     data = np.logical_and.reduce([perito_band(date) > 0 for date in triplet])
-    texture = local_std(perito_band(triplet[0]))
+    return {"distance": ndimage.distance_transform_edt(data), "texture": local_std(perito_band(triplet[0]))}
+
+
+def breakdown(residual: np.ndarray, region: np.ndarray, d_ac, layers: dict[str, np.ndarray]) -> list[str]:
+    """Markdown rows: median r per motion, distance-to-no-data and texture bin (share of the region)."""
+    region = region & np.isfinite(residual)
+    texture = layers["texture"]
     quartiles = np.percentile(texture[region], [0, 25, 50, 75, 100])
     groups = [(f"|d_AC| {lo}-{hi} px", np.hypot(*d_ac), lo, hi) for lo, hi in MOTION_BINS]
-    groups += [(f"no-data {lo}-{hi or '∞'} px away", ndimage.distance_transform_edt(data), lo, hi or np.inf)
+    groups += [(f"no-data {lo}-{hi or '∞'} px away", layers["distance"], lo, hi or np.inf)
                for lo, hi in DISTANCE_BINS]
     groups += [(f"texture Q{i + 1} ({quartiles[i]:.1f}-{quartiles[i + 1]:.1f} DN)", texture, quartiles[i],
                 quartiles[i + 1] + (1e-9 if i == 3 else 0)) for i in range(4)]
@@ -79,6 +85,7 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore", UserWarning)
     triplet = tuple(args.triplet or LONG_TRIPLET)
     region = border_region(perito_mask(), CLOSURE_MARGIN)
+    layers = pixel_layers(triplet)
     variants = {f"ensemble {n}" if n > 1 else "one read": once_per_pair(
         lambda a, b, n=n: perito_field(a, b, "microflow+ltv", {"model": args.model, "ensemble": n}))
         for n in args.ensembles}
@@ -87,7 +94,7 @@ def main(argv=None) -> int:
         residual = triplet_residual(field, triplet)
         print(f"\n### {name}: median r = {np.nanmedian(residual[region]):.3f} px\n")
         print("| pixels | share | median r |\n|---|---:|---:|")
-        print("\n".join(breakdown(residual, region, field(triplet[0], triplet[2]), triplet)))
+        print("\n".join(breakdown(residual, region, field(triplet[0], triplet[2]), layers)))
     return 0
 
 

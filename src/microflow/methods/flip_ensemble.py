@@ -29,9 +29,9 @@ def members(count: int) -> tuple[tuple[int, ...], ...]:
     return MEMBERS[:count]
 
 
-def flip(tensor: torch.Tensor | None, dims: tuple[int, ...]) -> torch.Tensor | None:
-    """``tensor`` (..., H, W) flipped along ``dims`` (None passes through)."""
-    return tensor if tensor is None or not dims else torch.flip(tensor, dims)
+def flip(tensor: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """``tensor`` (..., H, W) flipped along ``dims``."""
+    return torch.flip(tensor, dims) if dims else tensor
 
 
 def unflip_field(field: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
