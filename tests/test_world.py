@@ -59,6 +59,19 @@ def test_jpeg2000_roundtrip_is_lossy_but_close():
     assert 0 < err < 0.1 * img.std()
 
 
+def test_jpeg_roundtrip_is_8_bit_blocky_and_worse_at_low_quality_and_fill():
+    img = texture()
+    out = sensor.jpeg_roundtrip(img, 95, 0.8)
+    assert out.shape == img.shape and out.dtype == np.float32
+    step = np.diff(np.unique(sensor.quantize(img, 8, 0.8))).min()
+    assert np.abs(out - img).mean() < 2 * step             # near-lossless at quality 95
+    errors = [np.abs(sensor.jpeg_roundtrip(img, q, f) - img).mean() for q, f in ((95, 0.8), (50, 0.8), (50, 0.1))]
+    assert errors[0] < errors[1] < errors[2]
+    assert abs(float((out - img).mean())) < 0.1 * img.std()  # no offset of the level
+    with pytest.raises(ParameterError):
+        sensor.jpeg_roundtrip(img, 0, 0.5)
+
+
 def test_add_noise_has_the_asked_std():
     out = sensor.add_noise(RNG(1), np.zeros((200, 200), np.float32), 2.0)
     assert out.std() == pytest.approx(2.0, rel=0.03)
@@ -207,6 +220,8 @@ def test_sky_and_sensor_applies_what_is_drawn():
     img = texture()
     pre, post, info = sky_and_sensor(RNG(17), img, img.copy(), 1.0, WorldRanges(p_quantize=1.0, noise_gain=(3, 3)))
     assert info["noise_gain"] == 3 and "quantize" in info and not np.allclose(pre, img)
+    pre, post, info = sky_and_sensor(RNG(18), img, img.copy(), 0.0, WorldRanges(p_jpeg=1.0, jpeg_quality=(80, 80)))
+    assert info["jpeg"]["quality"] == 80 and 0.05 <= info["jpeg"]["fill"] <= 0.5 and not np.allclose(pre, img)
     pre, post, info = sky_and_sensor(RNG(17), img, img.copy(), 1.0, WorldRanges())
     assert info == {} and np.array_equal(pre, img)
 

@@ -13,7 +13,11 @@ is zero-mean, quantization and the JPEG2000 round trip act pixel-wise or block-s
   ``2^bits - 1`` (saturation), returned in the input's units;
 * :func:`jpeg2000_roundtrip`: a lossy JPEG2000 round trip (OpenCV's OpenJPEG) at a compression
   ``rate`` (OpenCV's ``IMWRITE_JPEG2000_COMPRESSION_X1000``: 1000 = lossless-like, 50 = heavy), on
-  12-bit numbers as in Sentinel-2 L1C.
+  12-bit numbers as in Sentinel-2 L1C;
+* :func:`jpeg_roundtrip`: an 8-bit baseline JPEG round trip at a ``quality`` (libjpeg's 1-100 scale of
+  the standard tables: 90 divides them by 5), the crop's 1-99 percentile spread filling a fraction
+  ``fill`` of 0-255 as in :func:`quantize`: true-colour renderings and quick-looks (the GIV example
+  series is quality 90; low-contrast ice fills ~10 % of the range).
 """
 
 from __future__ import annotations
@@ -48,12 +52,18 @@ def quantize(img: np.ndarray, bits: int, fill: float) -> np.ndarray:
     if bits < 1 or not 0 < fill <= 1:
         raise ParameterError(f"bits must be >= 1 and fill in (0, 1], got {bits}, {fill}")
     img = np.asarray(img, np.float32)
-    lo, hi = np.percentile(img, [1, 99])
     top = float(2 ** bits - 1)
-    step = max(float(hi - lo), 1e-6) / (fill * top)
-    base = float(lo) - step * top * (1 - fill) / 2       # the spread sits in the middle of the range
+    step, base = code_scale(img, top, fill)
     codes = np.clip(np.round((img - base) / step), 0, top)
     return (codes * step + base).astype(np.float32)
+
+
+def code_scale(img: np.ndarray, top: float, fill: float) -> tuple[float, float]:
+    """(step, base) of codes ``0 .. top`` whose 1-99 percentile spread of ``img`` fills ``fill`` of the
+    range, in its middle: ``value = code * step + base``."""
+    lo, hi = np.percentile(img, [1, 99])
+    step = max(float(hi - lo), 1e-6) / (fill * top)
+    return step, float(lo) - step * top * (1 - fill) / 2
 
 
 def jpeg2000_roundtrip(img: np.ndarray, rate: int) -> np.ndarray:
@@ -69,6 +79,23 @@ def jpeg2000_roundtrip(img: np.ndarray, rate: int) -> np.ndarray:
         raise ParameterError("OpenCV could not encode JPEG2000")
     decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     return (decoded.astype(np.float32) * np.float32(scale) + np.float32(lo)).astype(np.float32)
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int, fill: float) -> np.ndarray:
+    """``img`` as 8-bit codes (1-99 % spread filling ``fill`` of 0-255), baseline JPEG at ``quality``,
+    decoded and mapped back to its units: 8-bit quantization, saturation and 8x8 DCT block losses."""
+    import cv2
+
+    if not 1 <= quality <= 100 or not 0 < fill <= 1:
+        raise ParameterError(f"quality must be in [1, 100] and fill in (0, 1], got {quality}, {fill}")
+    img = np.asarray(img, np.float32)
+    step, base = code_scale(img, 255.0, fill)
+    codes = np.clip(np.round((img - base) / step), 0, 255).astype(np.uint8)
+    ok, buffer = cv2.imencode(".jpg", codes, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ParameterError("OpenCV could not encode JPEG")
+    decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    return (decoded.astype(np.float32) * np.float32(step) + np.float32(base)).astype(np.float32)
 
 
 def add_noise(rng: np.random.Generator, img: np.ndarray, std: float) -> np.ndarray:

@@ -18,8 +18,9 @@ not, so older samples stay bit-identical):
 4. :func:`sky_and_sensor` -- **per-acquisition effects** after the warp and the usual perturbations:
    haze and thin clouds with shadows in one image (``p_haze``), regional tone curves on post
    (``p_tone``), a Gaussian MTF of its own per image (``p_mtf``), sensor noise raised by a gain in
-   ``noise_gain`` over the perturbations' level, 8- or 12-bit quantization (``p_quantize``) and a lossy
-   JPEG2000 round trip (``p_jpeg2000``).
+   ``noise_gain`` over the perturbations' level, 8- or 12-bit quantization (``p_quantize``), a lossy
+   JPEG2000 round trip (``p_jpeg2000``) and an 8-bit baseline JPEG rendering (``p_jpeg``: quality in
+   ``jpeg_quality``, the crop's spread filling ``jpeg_fill`` of 0-255).
 
 Every effect except the motion is shift-free, so the truth field is the motion's.
 """
@@ -61,6 +62,9 @@ class WorldRanges:
     p_quantize: float = 0.0
     p_jpeg2000: float = 0.0
     jpeg2000_rate: tuple[int, int] = (60, 400)
+    p_jpeg: float = 0.0
+    jpeg_quality: tuple[int, int] = (70, 95)
+    jpeg_fill: tuple[float, float] = (0.05, 0.5)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -175,4 +179,9 @@ def sky_and_sensor(rng: np.random.Generator, pre: np.ndarray, post: np.ndarray, 
         rate = int(rng.integers(world.jpeg2000_rate[0], world.jpeg2000_rate[1] + 1))
         pre, post = sensor.jpeg2000_roundtrip(pre, rate), sensor.jpeg2000_roundtrip(post, rate)
         info["jpeg2000_rate"] = rate
+    if rng.random() < world.p_jpeg:
+        quality = int(rng.integers(world.jpeg_quality[0], world.jpeg_quality[1] + 1))
+        fill = float(rng.uniform(*world.jpeg_fill))
+        pre, post = sensor.jpeg_roundtrip(pre, quality, fill), sensor.jpeg_roundtrip(post, quality, fill)
+        info["jpeg"] = {"quality": quality, "fill": fill}
     return np.asarray(pre, np.float32), np.asarray(post, np.float32), info
