@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -237,3 +238,24 @@ def test_residual_region_is_what_the_regularizer_removed():
     assert 0 < out[20, 20] < 0.3 and REGION_RADIUS < 20
     dx[5, 5] = np.nan
     assert np.isnan(residual_region(dx, dy, (raw_x, dy))[5, 5])
+
+
+def test_fit_sigma_world_pairs_form_groups_of_their_own(repo_script, monkeypatch):
+    """scripts/fit_sigma.py --world-per-category: world-generator pairs of each category, drawn with the
+    config's switches, rounded like the split files, and grouped apart (w0/w1/w2) from the plain pairs."""
+    import types
+
+    import microflow.synth.dataset as dataset
+    from microflow.synth.textures import TextureBank
+
+    fit_sigma = repo_script("fit_sigma")
+    monkeypatch.setattr(dataset, "texture_bank", lambda split, texture: TextureBank("train", "skimage"))
+    config = Path(__file__).resolve().parents[1] / "configs" / "v3v.yaml"
+    args = types.SimpleNamespace(world_per_category=1, world_config=str(config), size=48, seed=7)
+    samples = fit_sigma.world_samples(args)
+    assert [s.category for s in samples] == [0, 1, 2]
+    assert [fit_sigma.sample_group(s) for s in samples] == ["w0", "w1", "w2"]
+    assert all(np.array_equal(s.pre, np.rint(s.pre)) and s.pre.shape == (48, 48) for s in samples)
+    assert all(np.abs(s.flow).max() > 0 for s in samples)
+    assert fit_sigma.world_samples(types.SimpleNamespace(world_per_category=0)) == []
+    assert set(fit_sigma.GROUPS) >= {"0", "near", "null", "w0", "wnear"}
