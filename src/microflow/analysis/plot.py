@@ -191,16 +191,21 @@ def save_png(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> str:
     return path
 
 
-def read_underlay(pre_path: str | os.PathLike, shape: tuple[int, int], band: int = 1) -> np.ndarray:
-    """Band ``band`` of the pre image as float32 with NaN for no data; it must be on the product's grid."""
+def read_underlay(pre_path: str | os.PathLike, shape: tuple[int, int], band: int | str = 1) -> np.ndarray:
+    """Band ``band`` (an index or "luma", :mod:`microflow.io.bands`) of the pre image as float32 with NaN
+    for no data; it must be on the product's grid."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
+    from microflow.io.bands import band_indexes, check_band, combine, parse_band
+
+    band = parse_band(band)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # NotGeoreferencedWarning
             with rasterio.open(pre_path) as ds:
-                image = np.ma.filled(ds.read(band, masked=True).astype(np.float32), np.nan)
+                check_band(band, ds.count, "pre", pre_path)
+                image = combine(np.ma.filled(ds.read(band_indexes(band), masked=True).astype(np.float32), np.nan), band)
     except RasterioIOError as exc:
         raise InputError(f"pre image is not a readable raster: {pre_path} ({exc})") from None
     if image.shape != tuple(shape):

@@ -120,7 +120,7 @@ def perito_mask() -> np.ndarray:
     return perito_band("mask", 1) > 128
 
 
-def product_field(pre_path: str, post_path: str, key: str, params: dict | None, band: int = 2):
+def product_field(pre_path: str, post_path: str, key: str, params: dict | None, band: int | str = 2):
     """(dx, dy) of the product ``microflow estimate PRE POST --band B --nodata 0`` runs for ``key``."""
     from microflow.api import estimate_files
     from microflow.products.geotiff import read_product
@@ -136,9 +136,11 @@ def product_field(pre_path: str, post_path: str, key: str, params: dict | None, 
     return field.dx, field.dy
 
 
-def perito_field(a: str, b: str, key: str, params: dict | None = None, series: Path = PERITO):
-    """(dx, dy) [px] of ``key`` from date ``a`` to date ``b`` of the real series (product path)."""
-    return product_field(str(series / f"{a}.jpg"), str(series / f"{b}.jpg"), key, params)
+def perito_field(a: str, b: str, key: str, params: dict | None = None, series: Path = PERITO,
+                 band: int | str = 2):
+    """(dx, dy) [px] of ``key`` from date ``a`` to date ``b`` of the real series (product path; green, or
+    ``band``)."""
+    return product_field(str(series / f"{a}.jpg"), str(series / f"{b}.jpg"), key, params, band)
 
 
 def triplet_pairs(triplet: tuple[str, str, str]) -> tuple[tuple[str, str], ...]:
@@ -164,9 +166,9 @@ def triplet_residual(field, triplet: tuple[str, str, str]) -> np.ndarray:
 
 
 def closure_scores(key: str, params: dict | None = None, triplets=SHORT_TRIPLETS + (LONG_TRIPLET,),
-                   series: Path = PERITO) -> dict:
+                   series: Path = PERITO, band: int | str = 2) -> dict:
     """{"A/B/C": closure summary} of ``key`` on the real series (fields of repeated pairs are reused)."""
-    field = once_per_pair(lambda a, b: perito_field(a, b, key, params, series))
+    field = once_per_pair(lambda a, b: perito_field(a, b, key, params, series, band))
     region = border_region(perito_mask(), CLOSURE_MARGIN)
     return {"/".join(t): closure_summary(triplet_residual(field, t), region) for t in triplets}
 

@@ -22,6 +22,17 @@ def parse_params(pairs: list[str] | None) -> dict:
     return params
 
 
+def band_arg(text: str) -> int | str:
+    """argparse type of ``--band``: a positive index or 'luma' (:func:`microflow.io.bands.parse_band`);
+    anything else is passed on as given, for the API to refuse with its one-line error."""
+    from microflow.io.bands import parse_band
+
+    try:
+        return parse_band(text)
+    except ParameterError:
+        return text
+
+
 def add_param_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                         help="method parameter, repeatable (e.g. -p window=32 -p step=4)")
@@ -33,7 +44,10 @@ def add_method_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
                         help=f"displacement method (default: {DEFAULT_METHOD})")
-    parser.add_argument("--band", type=int, default=1, help="1-based band index read from both images (default 1)")
+    parser.add_argument("--band", type=band_arg, default=1,
+                        help="1-based band index read from both images, or 'luma' for a true-colour rendering "
+                             "(bands 1-3 as R, G, B: 0.299 R + 0.587 G + 0.114 B, JPEG's full-resolution channel) "
+                             "(default 1)")
     parser.add_argument("--units", default="pixel", choices=("pixel", "meter"),
                         help="units of EW/NS (default pixel)")
 

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 
+from microflow.cli.common import band_arg
+
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="describe a displacement product")
@@ -13,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--pre", help="pre image: with --post, also report the photometric residual")
     p.add_argument("--post", help="post image (see --pre)")
-    p.add_argument("--band", type=int, default=1, help="band of --pre/--post (default 1)")
+    p.add_argument("--band", type=band_arg, default=1, help="band of --pre/--post, or 'luma' (default 1)")
     p.set_defaults(func=run)
 
 

@@ -24,6 +24,7 @@ from rasterio.windows import Window
 from microflow.errors import InputError, ParameterError
 from microflow.io import grid as grids
 from microflow.io.aoi import Aoi, aoi_window
+from microflow.io.bands import band_indexes, check_band, combine, parse_band
 from microflow.io.remote import display_name, is_remote, open_raster, with_retries
 
 WARP_TOLERANCE = 1e-3  # px: largest error of GDAL's approximate coordinate transform (default 0.125 px)
@@ -33,7 +34,7 @@ WARP_TOLERANCE = 1e-3  # px: largest error of GDAL's approximate coordinate tran
 class RasterPair:
     """Two open, validated rasters read on one grid (the overlap, on pre's grid). Use as a context manager.
 
-    ``band`` is 1-based, as in rasterio and GDAL. ``windows``: the overlap in pre's and post's
+    ``band`` is 1-based, as in rasterio and GDAL, or ``"luma"`` (:mod:`microflow.io.bands`). ``windows``: the overlap in pre's and post's
     pixels (None: the whole pre grid); ``post`` may be a ``WarpedVRT`` onto pre's grid over the
     file ``source``. ``nodata``: an undeclared no-data value of both images. ``align``: the option
     asked for ("exact" or "resample:KERNEL"); ``alignment``: how post was brought onto pre's grid
@@ -42,7 +43,7 @@ class RasterPair:
 
     pre: rasterio.io.DatasetReader
     post: rasterio.io.DatasetReader
-    band: int = 1
+    band: int | str = 1
     paths: tuple[str, str] = field(default=("", ""))
     windows: tuple[Window, Window] | None = None
     nodata: float | None = None
@@ -150,14 +151,17 @@ def _mask_both(pre: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return pre, post
 
 
-def _read_band(ds, band: int, window, boundless: bool, role: str, out_shape=None,
+def _read_band(ds, band: int | str, window, boundless: bool, role: str, out_shape=None,
                nodata: float | None = None) -> np.ndarray:
+    """(h, w) float32 of ``band`` (:mod:`microflow.io.bands`: an index or "luma"), NaN = no data."""
     name = display_name(ds.name)
     remote = is_remote(ds.name) or (getattr(ds, "src_dataset", None) is not None
                                     and is_remote(ds.src_dataset.name))
+    indexes = band_indexes(band)
+    shape = None if out_shape is None else (len(indexes), *out_shape)
 
     def attempt():
-        return ds.read(band, window=window, masked=True, boundless=boundless, out_shape=out_shape)
+        return ds.read(indexes, window=window, masked=True, boundless=boundless, out_shape=shape)
 
     what = f"{role} image {name} could not be read" + ("" if remote else " (corrupt or truncated?)")
     data = with_retries(attempt, what, remote)
@@ -168,7 +172,7 @@ def _read_band(ds, band: int, window, boundless: bool, role: str, out_shape=None
         raw = np.ma.getdata(data)
         hit = np.isnan(raw) if np.isnan(nodata) else raw.astype(np.float64) == float(nodata)
         arr[hit] = np.nan
-    return arr
+    return combine(arr, band)
 
 
 def check_nodata(nodata) -> float | None:
@@ -227,7 +231,7 @@ def _align(pair: RasterPair, alignment: grids.Alignment) -> None:
     pair.alignment = grids.describe_resample(alignment, pre_grid, post_grid, differences)
 
 
-def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: int = 1, *,
+def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: int | str = 1, *,
               align="exact", nodata=None, aoi: Aoi | None = None, halo: int = 0) -> RasterPair:
     """Open and validate a pre/post pair on one grid; raise :class:`InputError` naming what differs.
 
@@ -239,8 +243,7 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
     (:mod:`microflow.io.aoi`): the pair is then read over it plus ``halo`` px on each side (within
     the overlap), and ``product_window`` marks the area itself.
     """
-    if not isinstance(band, (int, np.integer)) or band < 1:
-        raise ParameterError(f"band must be a positive 1-based index, got {band!r}")
+    band = parse_band(band)
     alignment = grids.parse_align(align)
     nodata = check_nodata(nodata)
     pre = open_raster(pre_path, "pre")
@@ -249,12 +252,11 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
     except InputError:
         pre.close()
         raise
-    pair = RasterPair(pre, post, int(band), (os.fspath(pre_path), os.fspath(post_path)), nodata=nodata,
+    pair = RasterPair(pre, post, band, (os.fspath(pre_path), os.fspath(post_path)), nodata=nodata,
                       align=alignment.text)
     try:
         for role, ds in (("pre", pre), ("post", post)):
-            if band > ds.count:
-                raise InputError(f"band {band} out of range: {role} image {ds.name} has {ds.count} band(s)")
+            check_band(band, ds.count, role, ds.name)
         _align(pair, alignment)
         if aoi is not None:
             _crop(pair, aoi, halo)
@@ -303,7 +305,7 @@ def check_usable(pre: np.ndarray, post: np.ndarray) -> None:
             raise InputError(f"{role} image is constant ({finite.flat[0]}): there is no texture to correlate")
 
 
-def read_pair(pre_path, post_path, band: int = 1, *, align="exact", nodata=None) -> tuple[np.ndarray, np.ndarray, dict]:
+def read_pair(pre_path, post_path, band: int | str = 1, *, align="exact", nodata=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Read a whole pair: ``(pre, post, profile)``, float32 with NaN where either has no data, on the
     pair's grid (the overlap; see :func:`open_pair` for ``align`` and ``nodata``)."""
     with open_pair(pre_path, post_path, band, align=align, nodata=nodata) as pair:

@@ -1,0 +1,62 @@
+"""Which band of an image is measured: a 1-based index, or ``"luma"`` for colour renderings.
+
+``band`` is either
+
+* an integer ``b >= 1``: band ``b`` of both images (rasterio's and GDAL's 1-based numbering), or
+* ``"luma"``: bands 1-3 read as red, green and blue and combined into the luminance
+
+  ``Y = 0.299 R + 0.587 G + 0.114 B``      (ITU-R BT.601, the Y of JPEG's YCbCr)
+
+  of a true-colour rendering (a JPEG or PNG quick-look, an RGB export). A JPEG stores Y at full
+  resolution and the two colour differences subsampled (4:2:0) and quantized more coarsely; every
+  one of R, G and B carries those colour differences (G = Y - 0.344 Cb - 0.714 Cr), so Y is the
+  channel with the least compression loss, and it averages the three bands' sensor noise.
+
+A pixel is no data in the luminance when it is no data in any of the three bands.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from microflow.errors import InputError, ParameterError
+
+LUMA = "luma"
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)   # ITU-R BT.601 (JFIF) weights of R, G, B
+
+
+def parse_band(value) -> int | str:
+    """``value`` as a band: a positive int, or ``"luma"``; ParameterError otherwise. Accepts digit strings
+    (the command line's text)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == LUMA:
+            return LUMA
+        if text.isdigit():
+            value = int(text)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
+        return int(value)
+    raise ParameterError(f"band must be a positive 1-based index or 'luma', got {value!r}")
+
+
+def band_indexes(band: int | str) -> list[int]:
+    """The 1-based bands to read for ``band``."""
+    return [1, 2, 3] if band == LUMA else [int(band)]
+
+
+def check_band(band: int | str, count: int, role: str, name: str) -> None:
+    """InputError unless an image of ``count`` bands has what ``band`` reads."""
+    need = max(band_indexes(band))
+    if need > count:
+        what = "'luma' needs 3 bands (red, green, blue)" if band == LUMA else f"band {band} out of range"
+        raise InputError(f"{what}: {role} image {name} has {count} band(s)")
+
+
+def combine(stack: np.ndarray, band: int | str) -> np.ndarray:
+    """(h, w) float32 of the (n, h, w) bands read for ``band`` (NaN = no data): the band itself, or
+    the luminance (NaN where any band is NaN)."""
+    stack = np.asarray(stack, np.float32)
+    if band != LUMA:
+        return stack[0]
+    weights = np.asarray(LUMA_WEIGHTS, np.float32)[:, None, None]
+    return (stack * weights).sum(axis=0, dtype=np.float32)
