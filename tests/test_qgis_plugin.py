@@ -83,6 +83,9 @@ def test_estimate_args_put_bounds_in_the_cli_order():
     assert "--bounds=1.5,2.0,3.0,4.0" in args and args[args.index("--units") + 1] == "meter"
     assert "--ensemble" not in args
     assert runner.estimate_args("a.tif", "b.tif", "o.tif", ensemble=4)[-2:] == ["--ensemble", "4"]
+    assert runner.estimate_args("a.tif", "b.tif", "o.tif", band=" luma", nodata=0)[-4:] == [
+        "--band", "luma", "--nodata", "0.0"]
+    assert "--band" not in runner.estimate_args("a.tif", "b.tif", "o.tif", band="")
 
 
 @pytest.mark.parametrize("kind, units, first, last", [
@@ -146,6 +149,11 @@ def test_qgis_process_estimate_gives_the_cli_product(tmp_path):
     with rasterio.open(out_qgis) as q, rasterio.open(out_cli) as c:
         assert q.transform == c.transform and q.crs == c.crs and q.tags()["UNITS"] == "pixel"
         np.testing.assert_allclose(q.read(), c.read(), atol=1e-6, equal_nan=True)
+    luma = subprocess.run([exe, "run", "microflow:estimate", "--", f"PRE={pre}", f"POST={post}", "BAND=luma",
+                           "NODATA=0", f"OUTPUT={tmp_path / 'luma.tif'}"], env=env, capture_output=True, text=True,
+                          timeout=600)    # the band and no-data reach the CLI, which refuses luma on one band
+    assert luma.returncode != 0 and "'luma' needs 3 bands" in luma.stdout + luma.stderr, luma.stdout + luma.stderr
+    assert not (tmp_path / "luma.tif").exists()
     info = subprocess.run([exe, "run", "microflow:info", "--", f"INPUT={out_qgis}"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert info.returncode == 0 and "units pixel" in info.stdout, info.stdout + info.stderr

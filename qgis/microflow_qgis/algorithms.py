@@ -118,6 +118,12 @@ class EstimateAlgorithm(MicroflowAlgorithm):
         self.addParameter(QgsProcessingParameterEnum("REGULARIZE", "Regularization", REGULARIZERS, defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum("UNITS", "Units of EW/NS", UNITS, defaultValue=0))
         self.addParameter(QgsProcessingParameterExtent("BOUNDS", "Area of interest", optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            "BAND", "Band (1-based index, or luma for an RGB rendering such as a JPEG)", defaultValue="1",
+            optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            "NODATA", "No-data value of both images besides the declared one (e.g. 0)",
+            QgsProcessingParameterNumber.Double, optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Displacement product"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -134,7 +140,10 @@ class EstimateAlgorithm(MicroflowAlgorithm):
             model=self.parameterAsString(parameters, "MODEL", context) or None,
             regularize=REGULARIZERS[regularize] if regularize else None,
             units=UNITS[self.parameterAsEnum(parameters, "UNITS", context)], bounds=bounds,
-            ensemble=int(ENSEMBLES[self.parameterAsEnum(parameters, "ENSEMBLE", context)].split()[0]))
+            ensemble=int(ENSEMBLES[self.parameterAsEnum(parameters, "ENSEMBLE", context)].split()[0]),
+            band=self.parameterAsString(parameters, "BAND", context) or None,
+            nodata=(self.parameterAsDouble(parameters, "NODATA", context)
+                    if parameters.get("NODATA") not in (None, "") else None))
         self.call(args, feedback)
         self.style_on_load(output, context)
         return {"OUTPUT": output}

@@ -53,10 +53,12 @@ def find_executable(setting: str | None = None) -> str:
 
 def estimate_args(pre: str, post: str, output: str, method: str | None = None, model: str | None = None,
                   regularize: str | None = None, units: str | None = None, bounds=None,
-                  ensemble: int = 1, extra: list[str] | None = None) -> list[str]:
+                  ensemble: int = 1, band: str | int | None = None, nodata: float | None = None,
+                  extra: list[str] | None = None) -> list[str]:
     """Arguments of ``microflow estimate`` (without the executable). ``bounds``: XMIN,YMIN,XMAX,YMAX
     in pre's CRS (a 4-sequence), or None for the whole pair. ``ensemble`` > 1: MicroFlow's flip
-    ensemble (``--ensemble``; the CLI refuses it for a correlator)."""
+    ensemble (``--ensemble``; the CLI refuses it for a correlator). ``band``: a 1-based index or
+    "luma" (the CLI checks it); ``nodata``: a value that marks no data in both images."""
     args = ["estimate", pre, post, "-o", output, "--overwrite"]
     if method:
         args += ["--method", method]
@@ -70,6 +72,10 @@ def estimate_args(pre: str, post: str, output: str, method: str | None = None, m
         args.append("--bounds=" + ",".join(repr(float(v)) for v in bounds))
     if ensemble > 1:
         args += ["--ensemble", str(int(ensemble))]
+    if band not in (None, ""):
+        args += ["--band", str(band).strip()]
+    if nodata is not None:
+        args += ["--nodata", repr(float(nodata))]
     return args + list(extra or [])
 
 
