@@ -80,8 +80,8 @@ def world_samples(args) -> list:
     for i in range(3 * args.world_per_category):
         sample = generate_sample(sample_rng(args.seed + WORLD_SEED_OFFSET, "validation", i), args.size, i % 3,
                                  bank, sample_id=i, world=world)
-        rounded = [np.clip(np.rint(img), 0, 65535).astype(np.float32) for img in (sample.pre, sample.post)]
-        out.append(dataclasses.replace(sample, pre=rounded[0], post=rounded[1], params={**sample.params, "world": True}))
+        pre, post = (np.clip(np.rint(img), 0, 65535).astype(np.float32) for img in (sample.pre, sample.post))
+        out.append(dataclasses.replace(sample, pre=pre, post=post, params={**sample.params, "world": True}))
     return out
 
 
@@ -106,7 +106,8 @@ def group_tables(key: str, samples: list, nulls: list, args) -> tuple[dict, floa
     for sample, (dx, dy, conf), raw in zip(samples, fields, raws):
         group = sample_group(sample)
         tables[group].append(pixel_table(dx, dy, conf, sample.flow, raw=raw))
-        tables[group[:-1] + "near"].append(pixel_table(dx, dy, conf, sample.flow, region=fault_zone(sample.fault_mask), raw=raw))
+        near = fault_zone(sample.fault_mask)
+        tables[group[:-1] + "near"].append(pixel_table(dx, dy, conf, sample.flow, region=near, raw=raw))
     for (dx, dy, conf), raw in zip(fields[len(samples):], raws[len(samples):]):
         tables["null"].append(pixel_table(dx, dy, conf, np.zeros((2,) + dx.shape, np.float32), centre=True, raw=raw))
     return {g: concat(t) for g, t in tables.items() if t}, seconds

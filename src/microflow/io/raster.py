@@ -34,8 +34,8 @@ WARP_TOLERANCE = 1e-3  # px: largest error of GDAL's approximate coordinate tran
 class RasterPair:
     """Two open, validated rasters read on one grid (the overlap, on pre's grid). Use as a context manager.
 
-    ``band`` is 1-based, as in rasterio and GDAL, or ``"luma"`` (:mod:`microflow.io.bands`). ``windows``: the overlap in pre's and post's
-    pixels (None: the whole pre grid); ``post`` may be a ``WarpedVRT`` onto pre's grid over the
+    ``band`` is 1-based, as in rasterio and GDAL, or ``"luma"`` (:mod:`microflow.io.bands`).
+    ``windows``: the overlap in pre's and post's pixels (None: the whole pre grid); ``post`` may be a ``WarpedVRT`` onto pre's grid over the
     file ``source``. ``nodata``: an undeclared no-data value of both images. ``align``: the option
     asked for ("exact" or "resample:KERNEL"); ``alignment``: how post was brought onto pre's grid
     (the product's ALIGNMENT tag).
@@ -305,7 +305,8 @@ def check_usable(pre: np.ndarray, post: np.ndarray) -> None:
             raise InputError(f"{role} image is constant ({finite.flat[0]}): there is no texture to correlate")
 
 
-def read_pair(pre_path, post_path, band: int | str = 1, *, align="exact", nodata=None) -> tuple[np.ndarray, np.ndarray, dict]:
+def read_pair(pre_path, post_path, band: int | str = 1, *, align="exact",
+              nodata=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Read a whole pair: ``(pre, post, profile)``, float32 with NaN where either has no data, on the
     pair's grid (the overlap; see :func:`open_pair` for ``align`` and ``nodata``)."""
     with open_pair(pre_path, post_path, band, align=align, nodata=nodata) as pair:
