@@ -80,6 +80,20 @@ def test_plot_product_with_underlay_writes_png(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".microflow-")]
 
 
+def test_the_underlay_is_read_from_the_products_band(tmp_path, monkeypatch):
+    from microflow.analysis import plot as plot_module
+
+    assert plot_module.product_band({"PARAMETERS": '{"band": "luma", "align": "exact"}'}) == "luma"
+    assert plot_module.product_band({"PARAMETERS": '{"band": 2}'}) == 2
+    assert plot_module.product_band({}) == 1 and plot_module.product_band({"PARAMETERS": "not json"}) == 1
+    seen = []
+    monkeypatch.setattr(plot_module, "read_underlay", lambda path, shape, band=1: seen.append(band) or None)
+    monkeypatch.setattr(plot_module, "product_band", lambda tags: 3)
+    _product(tmp_path / "out.tif")
+    plot_module.plot_product(tmp_path / "out.tif", tmp_path / "q.png", pre_path=tmp_path / "pre.tif")
+    assert seen == [3]
+
+
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_cli_plot_and_errors(tmp_path, capsys):
     _product(tmp_path / "out.tif", units="pixel")

@@ -214,6 +214,17 @@ def read_underlay(pre_path: str | os.PathLike, shape: tuple[int, int], band: int
     return image
 
 
+def product_band(tags: dict) -> int | str:
+    """The band a product was measured on (``"band"`` of its PARAMETERS JSON tag), 1 when absent or unreadable."""
+    import json
+
+    try:
+        band = json.loads(tags.get("PARAMETERS") or "{}").get("band", 1)
+    except (ValueError, AttributeError):
+        return 1
+    return band if isinstance(band, (int, str)) and not isinstance(band, bool) else 1
+
+
 def read_product_checked(path):
     """``(bands, tags, profile)`` of a product file (GeoTIFF or netCDF); any read failure is an InputError."""
     try:
@@ -227,9 +238,10 @@ def read_product_checked(path):
 def plot_product(product_path: str | os.PathLike, png_path: str | os.PathLike,
                  pre_path: str | os.PathLike | None = None, title: str | None = None,
                  vmax: float | None = None) -> str:
-    """Quicklook PNG of a product file (GeoTIFF, or netCDF by suffix); ``pre_path`` adds a grayscale underlay."""
+    """Quicklook PNG of a product file (GeoTIFF, or netCDF by suffix); ``pre_path`` adds a grayscale underlay,
+    read from the band the product was measured on (its ``PARAMETERS`` tag; band 1 when it names none)."""
     bands, tags, profile = read_product_checked(product_path)
-    underlay = None if pre_path is None else read_underlay(pre_path, bands.shape[1:])
+    underlay = None if pre_path is None else read_underlay(pre_path, bands.shape[1:], product_band(tags))
     if title is None:
         title = f"{os.path.basename(os.fspath(product_path))} ({tags.get('METHOD', 'unknown method')})"
     fig = plot_components(bands[0], bands[1], units=tags.get("UNITS", "pixel"), transform=profile.get("transform"),
