@@ -111,6 +111,17 @@ def test_snow_cover_is_flat_and_bright_inside_its_mask():
     assert out[core].std() < 0.5 * img.std()
 
 
+def test_surface_change_keeps_mean_and_spread_and_lowers_the_correlation():
+    img = texture(96)
+    for mix in (0.2, 0.5):
+        out = radiometry.surface_change(RNG(21), img, mix)
+        assert abs(out.mean() - img.mean()) < 1e-3 * abs(img.mean()) + 1e-4
+        assert out.std() == pytest.approx(img.std(), rel=0.15)
+        corr = np.corrcoef(out.ravel(), img.ravel())[0, 1]
+        assert np.sqrt(1 - mix ** 2) - 0.12 < corr < np.sqrt(1 - mix ** 2) + 0.05
+    assert np.allclose(radiometry.surface_change(RNG(21), img, 0.0), img, atol=1e-4)
+
+
 def test_hillshade_faces_the_sun():
     ramp = np.tile(np.arange(32, dtype=np.float32), (32, 1))    # rises to the east (+column)
     west_sun = radiometry.hillshade(ramp, 45, 270)
@@ -207,6 +218,8 @@ def test_ground_change_keeps_one_source_when_nothing_is_drawn():
     assert pre is post and info == {}
     (pre, post), info = ground_change(RNG(15), [img], WorldRanges(p_shading=1.0))
     assert not np.allclose(pre, post) and "shading" in info
+    (pre, post), info = ground_change(RNG(15), [img], WorldRanges(p_surface=1.0))
+    assert np.array_equal(pre, img) and not np.allclose(pre, post) and 0.1 <= info["surface_mix"] <= 0.5
 
 
 def test_draw_motion_returns_flow_and_extras():

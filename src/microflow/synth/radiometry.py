@@ -111,3 +111,21 @@ def relief_shading(rng: np.random.Generator, shape: tuple[int, int], relief_px: 
     first, second = first / max(float(first.mean()), 1e-3), second / max(float(second.mean()), 1e-3)
     return first, second, {"zenith": float(zenith), "azimuth": float(azimuth), "d_zenith": float(dz),
                            "d_azimuth": float(da)}
+
+
+def surface_change(rng: np.random.Generator, img: np.ndarray, mix: float) -> np.ndarray:
+    """``img`` whose surface partly renewed between the dates (melt, new snow, debris, crops).
+
+    With w = ``mix`` and an independent pattern P of the same spectrum (``img`` itself flipped,
+    transposed and rolled by a random offset):
+    ``out = m + sqrt(1 - w²)·(img - m) + w·(P - m_P)·s/s_P``, so the mean m and the spread s are kept
+    and the correlation of the texture with ``img`` falls to sqrt(1 - w²) (w = 0.3: 0.95)."""
+    img = np.asarray(img, np.float32)
+    other = np.flip(img, axis=int(rng.integers(0, 2)))
+    if other.shape[0] == other.shape[1] and rng.random() < 0.5:
+        other = other.T
+    other = np.roll(other, (int(rng.integers(0, img.shape[0])), int(rng.integers(0, img.shape[1]))), (0, 1))
+    m, s = float(img.mean()), float(img.std())
+    m_o, s_o = float(other.mean()), max(float(other.std()), 1e-6)
+    keep = np.float32(np.sqrt(max(0.0, 1.0 - mix * mix)))
+    return (m + keep * (img - m) + np.float32(mix * s / s_o) * (other - m_o)).astype(np.float32)

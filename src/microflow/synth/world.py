@@ -10,7 +10,9 @@ not, so older samples stay bit-identical):
    show the network in inference). The motion is then defined on the integrated grid.
 2. :func:`ground_change` -- **ground-attached change** that moves with the ground: a change of
    topographic shading (one fractal relief under two suns, ``p_shading``) and flat saturated snow or
-   ice with sparse detail (``p_snow``), both applied to the source texture before the warp.
+   ice with sparse detail (``p_snow``), both applied to the source texture before the warp; and a
+   partial renewal of the post surface (``p_surface``: melt, fresh snow, debris; the texture's correlation
+   with pre falls to sqrt(1 - w²), w in ``surface_mix``), which moves with the ground too.
 3. :func:`draw_motion` -- **motion**: with ``p_flow`` a smooth glacier or landslide flow replaces the
    Okada rupture (same peak draw); then a global misregistration (``p_misregistration``), along-track
    jitter (``p_jitter``) and detector steps (``p_steps``) are added to whatever moves. These are part
@@ -47,6 +49,8 @@ class WorldRanges:
     p_shading: float = 0.0
     shading_mix: tuple[float, float] = (0.1, 0.5)
     p_snow: float = 0.0
+    p_surface: float = 0.0
+    surface_mix: tuple[float, float] = (0.1, 0.5)
     p_flow: float = 0.0
     p_misregistration: float = 0.0
     misregistration_px: tuple[float, float] = (0.0, 1.5)
@@ -124,6 +128,9 @@ def ground_change(rng: np.random.Generator, sources: list[np.ndarray], world: Wo
         rng.bit_generator.state = state                      # the same snow field on the post source
         post_src, _ = radiometry.snow_cover(rng, post_src)
         info["snow_share"] = float(mask.mean())
+    if world.p_surface > 0 and rng.random() < world.p_surface:   # no draw when off: older samples stay
+        info["surface_mix"] = float(rng.uniform(*world.surface_mix))
+        post_src = radiometry.surface_change(rng, post_src, info["surface_mix"])
     return [np.asarray(pre_src, np.float32), np.asarray(post_src, np.float32)], info
 
 
