@@ -1,4 +1,4 @@
-"""Diagnosis: how much an 8-bit JPEG rendering costs a model, on the VALIDATION split (never the test split).
+"""Diagnosis: how much an 8-bit JPEG rendering (or a renewed surface) costs a model, on the VALIDATION split (never the test split).
 
 Each validation pair (``near_fault_validation.py``'s recipe) is written again with both images passed
 through :func:`microflow.synth.sensor.quantize` (8 bits) or :func:`~microflow.synth.sensor.jpeg_roundtrip`
@@ -8,7 +8,9 @@ are shift-free). The table gives MicroFlow + log-TV EPE per category and the rat
     python benchmarks/diagnosis/jpeg_render.py [--model world2 ...] [--variant 8bit:0.12 jpeg:0.12:90 ...]
         [--per-category 20] [--threads 1]
 
-A variant is ``8bit:FILL`` or ``jpeg:FILL:QUALITY``. Quality 90 with a fill of ~0.1 is what a
+A variant is ``8bit:FILL``, ``jpeg:FILL:QUALITY`` or ``surface:W`` (post's surface partly renewed, weight
+W, after the warp: the new pattern is independent of pre, so where it sits does not matter), or several
+joined by ``+`` (``surface:0.3+jpeg:0.12:90``). Quality 90 with a fill of ~0.1 is what a
 true-colour rendering of low-contrast ice looks like (the GIV Perito Moreno series: quality 90, 3-5 DN
 of local texture).
 """
@@ -25,16 +27,26 @@ from near_fault_validation import add_split_arguments, validation_split  # noqa:
 DEFAULT_VARIANTS = ("8bit:0.12", "jpeg:0.12:90", "jpeg:0.5:90", "jpeg:0.12:75")
 
 
-def degrade(image, variant: str):
-    """``image`` through ``variant`` (``8bit:FILL`` or ``jpeg:FILL:QUALITY``)."""
-    from microflow.synth import sensor
+def degrade(image, variant: str, post: bool, seed: int = 0):
+    """``image`` through ``variant``: ``8bit:FILL``, ``jpeg:FILL:QUALITY``, ``surface:W`` (post only: a
+    partial renewal of the surface, :func:`microflow.synth.radiometry.surface_change`), or several joined
+    by ``+`` and applied in order."""
+    import numpy as np
 
-    kind, *values = variant.split(":")
-    if kind == "8bit":
-        return sensor.quantize(image, 8, float(values[0]))
-    if kind == "jpeg":
-        return sensor.jpeg_roundtrip(image, int(values[1]), float(values[0]))
-    raise SystemExit(f"unknown variant {variant!r}: use 8bit:FILL or jpeg:FILL:QUALITY")
+    from microflow.synth import radiometry, sensor
+
+    for step in variant.split("+"):
+        kind, *values = step.split(":")
+        if kind == "8bit":
+            image = sensor.quantize(image, 8, float(values[0]))
+        elif kind == "jpeg":
+            image = sensor.jpeg_roundtrip(image, int(values[1]), float(values[0]))
+        elif kind == "surface":
+            if post:
+                image = radiometry.surface_change(np.random.default_rng(seed), image, float(values[0]))
+        else:
+            raise SystemExit(f"unknown variant {step!r}: use 8bit:FILL, jpeg:FILL:QUALITY or surface:W")
+    return image
 
 
 def write_variant(job, variant: str, root: Path, count: int) -> Path:
@@ -48,7 +60,8 @@ def write_variant(job, variant: str, root: Path, count: int) -> Path:
         if target.exists():
             continue
         sample = read_sample(job.path(sample_id))
-        sample = dataclasses.replace(sample, pre=degrade(sample.pre, variant), post=degrade(sample.post, variant),
+        sample = dataclasses.replace(sample, pre=degrade(sample.pre, variant, False),
+                                     post=degrade(sample.post, variant, True, sample_id),
                                      params={**sample.params, "render": variant})
         write_sample(root, job.split, sample)
     return root
