@@ -70,3 +70,44 @@ def plot_log(log_path: str | Path, png_path: str | Path, categories, iterations:
     fig.tight_layout()
     fig.savefig(png_path)
     plt.close(fig)
+
+
+def lineage_offsets(runs: list[tuple[str, str | Path]]) -> list[tuple[str, list[dict], int]]:
+    """(label, rows, first step) of training passes run one after the other (each warm-started from the
+    previous one's weights): pass i starts where the steps of passes 0..i-1 end."""
+    out, start = [], 0
+    for label, path in runs:
+        with Path(path).open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        out.append((label, rows, start))
+        start += max((int(float(r["step"])) for r in rows), default=0)
+    return out
+
+
+def plot_lineage(runs: list[tuple[str, str | Path]], png_path: str | Path, categories, iterations: int,
+                 title: str = "MicroFlow training passes") -> None:
+    """Validation EPE per category (last iteration) of consecutive passes on one step axis, a vertical
+    line and a label at each pass's start (log scale). Each pass validates on its own config's samples,
+    so a level change at a boundary can be the validation set's, not the model's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, rows, start) in enumerate(lineage_offsets(runs)):
+        ax.axvline(start, color="0.7", lw=0.8)
+        ax.text(start, 1.0, f" {label}", transform=ax.get_xaxis_transform(), rotation=90, va="top",
+                ha="left", fontsize=7, color="0.3")
+        for j, c in enumerate(categories):
+            steps, values = _series(rows, f"val_epe_c{c}_k{iterations}")
+            ax.semilogy([start + s for s in steps], values, marker="o", ms=2, lw=1, color=colours[j % len(colours)],
+                        label=f"val EPE cat {c} (px)" if i == 0 else None)
+    ax.set_xlabel("cumulative step")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(png_path)
+    plt.close(fig)
