@@ -7,6 +7,7 @@ wrap-around ringing. Grid: north-up UTM zone 11N, 30 m pixels.
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -158,6 +159,8 @@ def load_repo_module(folder: str, name: str):
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
+    if str(path.parent) not in sys.path:   # the scripts import their siblings (benchmarks/_threads.py)
+        sys.path.append(str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

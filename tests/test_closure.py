@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microflow.analysis.closure import border_region, closure_residual, closure_summary, sample_field
+from microflow.analysis.closure import border_region, closure_residual, closure_sigma, closure_summary, sample_field
+from microflow.uncertainty import coverage_of
 
 
 def ramp_field(shape, a, b, c):
@@ -84,3 +85,30 @@ def test_triplet_helpers_run_each_pair_once_and_close_a_consistent_triplet():
     assert np.allclose(off[6:-6, 6:-6], 0.25, atol=1e-6)
     triplet_residual(field, ("A", "B", "C"))
     assert sorted(calls) == sorted(set(calls)) and len(calls) == 5
+
+
+def test_closure_sigma_adds_the_three_variances_along_the_path():
+    shape = (20, 30)
+    ab = (np.full(shape, 2.0, np.float32), np.zeros(shape, np.float32))
+    s_ab, s_ac = np.full(shape, 0.3, np.float32), np.full(shape, 0.4, np.float32)
+    s_bc = np.tile(np.linspace(0.0, 2.9, 30, dtype=np.float32), (20, 1))      # 0.1 px per column
+    radius = closure_sigma(s_ab, s_bc, s_ac, ab)
+    # at column 5, d_BC (and its sigma) is read at column 7: 0.7 px
+    assert radius[10, 5] == pytest.approx(np.sqrt(0.3 ** 2 + 0.7 ** 2 + 0.4 ** 2), rel=1e-5)
+    assert np.isnan(radius[10, 29])                                          # followed off the grid
+    nan_ab = (ab[0].copy(), ab[1])
+    nan_ab[0][3, 3] = np.nan
+    assert np.isnan(closure_sigma(s_ab, s_bc, s_ac, nan_ab)[3, 3])
+
+
+def test_closure_sigma_covers_independent_gaussian_errors_at_68_percent():
+    rng = np.random.default_rng(3)
+    shape, s = (200, 200), 0.05                                             # per-component std of each field
+    sigma = np.full(shape, 1.51 * s, np.float32)                            # the 68 % radius of each field
+    zero = np.zeros(shape, np.float32)
+    fields = [(zero + rng.normal(0, s, shape), zero + rng.normal(0, s, shape)) for _ in range(3)]
+    fields = [tuple(np.asarray(c, np.float32) for c in f) for f in fields]
+    r = closure_residual(*fields)
+    radius = closure_sigma(sigma, sigma, sigma, fields[0])
+    assert coverage_of(radius, r) == pytest.approx(0.68, abs=0.03)
+    assert coverage_of(radius / 2, r) < 0.3

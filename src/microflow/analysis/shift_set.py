@@ -120,8 +120,9 @@ def perito_mask() -> np.ndarray:
     return perito_band("mask", 1) > 128
 
 
-def product_field(pre_path: str, post_path: str, key: str, params: dict | None, band: int | str = 2):
-    """(dx, dy) of the product ``microflow estimate PRE POST --band B --nodata 0`` runs for ``key``."""
+def product(pre_path: str, post_path: str, key: str, params: dict | None, band: int | str = 2, nodata=0):
+    """The :class:`~microflow.methods.base.DisplacementField` (sigma included) of the product that
+    ``microflow estimate PRE POST --band B --nodata N`` writes for ``key``, in pixels."""
     from microflow.api import estimate_files
     from microflow.products.geotiff import read_product
 
@@ -130,17 +131,30 @@ def product_field(pre_path: str, post_path: str, key: str, params: dict | None, 
         out = os.path.join(tmp, "field.tif")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            estimate_files(pre_path, post_path, out, method, band=band, nodata=0, regularize=reg,
+            estimate_files(pre_path, post_path, out, method, band=band, nodata=nodata, regularize=reg,
                            progress=False, **(params or {}))
         field, _, _ = read_product(out, as_field=True)
+    return field
+
+
+def product_field(pre_path: str, post_path: str, key: str, params: dict | None, band: int | str = 2):
+    """(dx, dy) of :func:`product`."""
+    field = product(pre_path, post_path, key, params, band)
     return field.dx, field.dy
+
+
+def perito_product(a: str, b: str, key: str, params: dict | None = None, series: Path = PERITO,
+                   band: int | str = 2):
+    """The product of ``key`` from date ``a`` to date ``b`` of the real series (green, or ``band``)."""
+    return product(str(series / f"{a}.jpg"), str(series / f"{b}.jpg"), key, params, band)
 
 
 def perito_field(a: str, b: str, key: str, params: dict | None = None, series: Path = PERITO,
                  band: int | str = 2):
     """(dx, dy) [px] of ``key`` from date ``a`` to date ``b`` of the real series (product path; green, or
     ``band``)."""
-    return product_field(str(series / f"{a}.jpg"), str(series / f"{b}.jpg"), key, params, band)
+    field = perito_product(a, b, key, params, series, band)
+    return field.dx, field.dy
 
 
 def triplet_pairs(triplet: tuple[str, str, str]) -> tuple[tuple[str, str], ...]:
