@@ -2,7 +2,7 @@
 
     python scripts/fit_sigma.py [--per-category 24] [--null-count 3] [--size 256] [--seed 7]
                                 [--keys microflow+ltv,microflow,freqcorr,ncc,farneback] [--model robust]
-                                [--world-per-category 24] [--world-config configs/v3v.yaml]
+                                [--world-per-category 24] [--world-config configs/v3x.yaml]
                                 [--cache out/sigma_fit]
 
 Pairs, each the recipe of the TEST split that ``benchmarks/uncertainty.py`` checks, on the
@@ -97,7 +97,7 @@ def group_tables(key: str, samples: list, nulls: list, args) -> tuple[dict, floa
     pairs = [(s.pre, s.post) for s in samples] + [(pre, post) for _, pre, post in nulls]
     cache = None
     if args.cache:
-        world = f"_w{args.world_per_category}" if args.world_per_category > 0 else ""
+        world = f"_w{args.world_per_category}_{Path(args.world_config).stem}" if args.world_per_category > 0 else ""
         cache = Path(args.cache) / (f"fields_{key}_{args.seed}_{args.per_category}_{args.size}_"
                                     f"{args.null_count}{world}_{Path(args.model).stem}.npz")
     fields, seconds = cached_fields(key, pairs, params, cache)
@@ -169,7 +169,7 @@ def main() -> int:
     parser.add_argument("--model", default="robust")
     parser.add_argument("--world-per-category", type=int, default=24,
                         help="world-generator pairs per category in groups of their own (0: none)")
-    parser.add_argument("--world-config", default="configs/v3v.yaml", help="training config whose data.world is used")
+    parser.add_argument("--world-config", default="configs/v3x.yaml", help="training config whose data.world is used")
     parser.add_argument("--fit-pixels", type=int, default=100_000, help="random pixels per group in the fit")
     parser.add_argument("--out", type=Path, default=CALIBRATION_FILE)
     parser.add_argument("--cache", default="out/sigma_fit",
