@@ -43,8 +43,9 @@ def shifted_texture(size: int, dx: float, dy: float) -> tuple[np.ndarray, np.nda
 
 
 def write_geotiff(path, array: np.ndarray, *, transform=TRANSFORM, crs=CRS, nodata=None,
-                  dtype: str = "uint16") -> str:
-    """Write a 2-D (one band) or 3-D (bands first) array as a GeoTIFF; return the path as str."""
+                  dtype: str = "uint16", colorinterp=None) -> str:
+    """Write a 2-D (one band) or 3-D (bands first) array as a GeoTIFF (bands declared ``colorinterp``, a
+    sequence of rasterio ``ColorInterp``, when given); return the path as str."""
     array = np.asarray(array)
     bands = array[None] if array.ndim == 2 else array
     if np.dtype(dtype).kind in "ui":
@@ -53,6 +54,8 @@ def write_geotiff(path, array: np.ndarray, *, transform=TRANSFORM, crs=CRS, noda
                "dtype": dtype, "crs": crs, "transform": transform, "nodata": nodata}
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(bands.astype(dtype))
+        if colorinterp is not None:
+            ds.colorinterp = list(colorinterp)
     return str(path)
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from microflow.convention import field_to_product, pixel_sizes, product_to_field
+from microflow.convention import (check_metric_units, field_to_product, is_georeferenced, pixel_sizes,
+                                  product_to_field)
 from microflow.errors import ParameterError
 from microflow.synth.shift import fourier_shift
 
@@ -37,6 +38,23 @@ def test_non_square_and_rotated_roundtrip():
 def test_ungeoreferenced_is_north_up_unit_pixels():
     ew, ns = field_to_product(np.array([1.0]), np.array([1.0]), Affine.identity(), "meter")
     assert (ew[0], ns[0]) == (1.0, -1.0)
+
+
+def test_a_window_of_an_ungeoreferenced_raster_is_still_north_up_pixels():
+    """An area of interest of a JPEG has the transform Affine(1, 0, c0, 0, 1, r0): the same frame as the whole."""
+    window = Affine.translation(100.0, 100.0)
+    assert not is_georeferenced(window) and not is_georeferenced(None) and is_georeferenced(NORTH_UP_30M)
+    for transform in (Affine.identity(), window):
+        ew, ns = field_to_product(np.array([0.3]), np.array([0.2]), transform, "pixel")
+        assert (ew[0], ns[0]) == pytest.approx((0.3, -0.2))
+        assert product_to_field(ew, ns, transform)[1][0] == pytest.approx(0.2)
+
+
+def test_metric_units_need_georeferencing():
+    check_metric_units("meter", NORTH_UP_30M)
+    check_metric_units("pixel", Affine.translation(5.0, 5.0))
+    with pytest.raises(ParameterError, match="units 'meter' need georeferenced images"):
+        check_metric_units("meter", Affine.translation(5.0, 5.0))
 
 
 def test_nan_is_kept():

@@ -81,7 +81,7 @@ def test_open_pair_masks_an_undeclared_value_in_both_images(tmp_path):
         open_pair(pre_path, post_path, nodata="zero")
 
 
-def test_cli_nodata_zero_turns_a_zero_border_into_nan(tmp_path, cli):
+def test_cli_nodata_zero_turns_a_zero_border_into_nan_and_is_suggested_without_it(tmp_path, cli):
     pre, post, transform, crs = landsat_shift(192, DX, DY)
     post[:, :40] = 0  # an L1C-like footprint edge, not declared as nodata
     pre_path = write_tif(tmp_path / "pre.tif", pre, transform, crs, dtype="uint16")
@@ -92,6 +92,9 @@ def test_cli_nodata_zero_turns_a_zero_border_into_nan(tmp_path, cli):
         rc, _, err = cli("estimate", pre_path, post_path, "-o", outputs[name], "--method", "freqcorr", "--quiet",
                          "-p", "window=32", "-p", "step=8", *extra)
         assert rc == 0, err
+        hint = "post image: 21% of its pixels are exactly 0 and no no-data value covers them; if 0 marks no data, " \
+               "pass --nodata 0"
+        assert (hint in err) == (name == "plain") and "pre image:" not in err, err  # one line, only when it helps
     plain, _, _ = read_product(outputs["plain"])
     bands, tags, _ = read_product(outputs["nodata"])
     assert np.isfinite(plain[0, GROW:-GROW, 40:40 + GROW]).all()  # without the option: estimates there

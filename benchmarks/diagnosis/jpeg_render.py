@@ -41,11 +41,15 @@ def degrade(image, variant: str, post: bool, seed: int = 0):
             image = sensor.quantize(image, 8, float(values[0]))
         elif kind == "jpeg":
             image = sensor.jpeg_roundtrip(image, int(values[1]), float(values[0]))
+        elif kind == "blur":
+            from scipy.ndimage import gaussian_filter
+
+            image = gaussian_filter(np.asarray(image, np.float32), float(values[0]), mode="nearest")
         elif kind == "surface":
             if post:
                 image = radiometry.surface_change(np.random.default_rng(seed), image, float(values[0]))
         else:
-            raise SystemExit(f"unknown variant {step!r}: use 8bit:FILL, jpeg:FILL:QUALITY or surface:W")
+            raise SystemExit(f"unknown variant {step!r}: use 8bit:FILL, jpeg:FILL:QUALITY, surface:W or blur:SIGMA")
     return image
 
 

@@ -119,7 +119,7 @@ class EstimateAlgorithm(MicroflowAlgorithm):
         self.addParameter(QgsProcessingParameterEnum("UNITS", "Units of EW/NS", UNITS, defaultValue=0))
         self.addParameter(QgsProcessingParameterExtent("BOUNDS", "Area of interest", optional=True))
         self.addParameter(QgsProcessingParameterString(
-            "BAND", "Band (1-based index, or luma for an RGB rendering such as a JPEG)", defaultValue="1",
+            "BAND", "Band (auto, a 1-based index, or luma for an RGB rendering such as a JPEG)", defaultValue="auto",
             optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             "NODATA", "No-data value of both images besides the declared one (e.g. 0)",

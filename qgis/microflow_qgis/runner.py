@@ -57,8 +57,8 @@ def estimate_args(pre: str, post: str, output: str, method: str | None = None, m
                   extra: list[str] | None = None) -> list[str]:
     """Arguments of ``microflow estimate`` (without the executable). ``bounds``: XMIN,YMIN,XMAX,YMAX
     in pre's CRS (a 4-sequence), or None for the whole pair. ``ensemble`` > 1: MicroFlow's flip
-    ensemble (``--ensemble``; the CLI refuses it for a correlator). ``band``: a 1-based index or
-    "luma" (the CLI checks it); ``nodata``: a value that marks no data in both images."""
+    ensemble (``--ensemble``; the CLI refuses it for a correlator). ``band``: a 1-based index,
+    "luma" or "auto" (the CLI checks it); ``nodata``: a value that marks no data in both images."""
     args = ["estimate", pre, post, "-o", output, "--overwrite"]
     if method:
         args += ["--method", method]

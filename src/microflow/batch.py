@@ -85,7 +85,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def process_pair(job: PairJob, out_dir: str, method: str, params: dict, *, units: str = "pixel",
-                 band: int = 1, overwrite: bool = False) -> PairResult:
+                 band: int | str = "auto", overwrite: bool = False) -> PairResult:
     """Estimate one pair with :func:`microflow.api.estimate_files`; never raises for a bad pair."""
     from microflow.api import estimate_files
 
@@ -102,7 +102,7 @@ def process_pair(job: PairJob, out_dir: str, method: str, params: dict, *, units
 
 
 def run_batch(pairs: str | os.PathLike | list[PairJob], out_dir: str | os.PathLike, method: str = DEFAULT_METHOD,
-              params: dict | None = None, *, units: str = "pixel", band: int = 1, overwrite: bool = False,
+              params: dict | None = None, *, units: str = "pixel", band: int | str = "auto", overwrite: bool = False,
               progress: bool = True) -> list[PairResult]:
     """Process every pair (a CSV path or a list of :class:`PairJob`) and write ``out_dir/summary.csv``.
 

@@ -24,8 +24,9 @@ sigma, a radius (``sigma_px`` in pre pixels), converts as (:func:`sigma_to_produ
   radius ``sigma_px`` maps to an ellipse inside the circle of radius ``max(sx, sy) sigma_px``, so
   the coverage is at least 68 % (conservative).
 
-A raster without georeferencing (identity transform) is taken as north-up with unit pixels,
-``A = [[1, 0], [0, -1]]``.
+A raster without georeferencing (GDAL's identity transform, or a crop of it: a transform whose linear
+part is the identity, as an area of interest or an overlap window of such a raster has) is taken as
+north-up with unit pixels, ``A = [[1, 0], [0, -1]]``; it has no metric units.
 """
 
 from __future__ import annotations
@@ -39,9 +40,23 @@ UNITS = ("pixel", "meter")
 BAND_NAMES = ("EW", "NS", "confidence", "sigma")
 
 
+def is_georeferenced(transform: Affine | None) -> bool:
+    """False for a raster without georeferencing: no transform, GDAL's identity default, or a window of it
+    (a pure translation; a real grid with +1 x +1 map-unit pixels would be south-up, which GDAL never writes)."""
+    return transform is not None and (transform.a, transform.b, transform.d, transform.e) != (1.0, 0.0, 0.0, 1.0)
+
+
+def check_metric_units(units: str, transform: Affine | None) -> None:
+    """ParameterError when ``units="meter"`` is asked of a grid without georeferencing (its pixels have no size)."""
+    _check_units(units)
+    if units == "meter" and not is_georeferenced(transform):
+        raise ParameterError("units 'meter' need georeferenced images, and pre has no georeferencing "
+                             "(a JPEG or PNG?): use units 'pixel'")
+
+
 def linear_part(transform: Affine | None) -> np.ndarray:
     """2x2 matrix mapping (d_col, d_row) to (d_map_x, d_map_y); north-up unit pixels if ungeoreferenced."""
-    if transform is None or transform == Affine.identity():
+    if not is_georeferenced(transform):
         return np.array([[1.0, 0.0], [0.0, -1.0]])
     return np.array([[transform.a, transform.b], [transform.d, transform.e]], dtype=np.float64)
 

@@ -24,7 +24,7 @@ AOI_HALO = 32  # px of pre's grid read around an area of interest, so its edge w
 class EstimateOptions:
     """Everything :func:`~microflow.api.estimate_files` needs besides the three paths.
 
-    Method: ``method`` and its own ``params`` (a dict). Input: ``band`` (1-based, or "luma" for a colour rendering), ``asset`` (STAC
+    Method: ``method`` and its own ``params`` (a dict). Input: ``band`` (1-based, "luma" for a colour rendering, or "auto": luma for RGB renderings, else 1), ``asset`` (STAC
     asset name, for STAC Item inputs), ``align`` ("exact", "resample", "resample:KERNEL"),
     ``nodata`` (an undeclared no-data value of both images). Area of interest: ``bounds``
     (XMIN,YMIN,XMAX,YMAX as text or a 4-tuple) in pre's CRS or ``bounds_crs``, or ``aoi`` (a vector
@@ -40,7 +40,7 @@ class EstimateOptions:
 
     method: str = DEFAULT_METHOD
     params: dict = field(default_factory=dict)
-    band: int | str = 1
+    band: int | str = "auto"
     asset: str | None = None
     align: str = "exact"
     nodata: float | None = None

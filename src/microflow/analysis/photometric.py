@@ -113,17 +113,22 @@ def photometric_residual(pre: np.ndarray, post: np.ndarray, dx: np.ndarray, dy: 
 
 
 def residual_for_product(product_path: str | os.PathLike, pre_path: str | os.PathLike,
-                         post_path: str | os.PathLike, band: int = 1) -> dict:
-    """:func:`photometric_residual` of a product file against its pre/post GeoTIFF pair."""
+                         post_path: str | os.PathLike, band: int | str | None = None) -> dict:
+    """:func:`photometric_residual` of a product file against its pre/post GeoTIFF pair, read on ``band``
+    (None: the band the product was measured on, its PARAMETERS tag)."""
     from microflow.io.raster import read_pair
     from microflow.products.netcdf import read_product_any
 
     try:
-        field, _, _ = read_product_any(product_path, as_field=True)
+        field, tags, _ = read_product_any(product_path, as_field=True)
     except InputError:
         raise
     except Exception as exc:  # rasterio / xarray raise several types for unreadable files
         raise InputError(f"cannot read product {product_path}: {exc}") from None
+    if band is None:
+        from microflow.products.geotiff import product_band
+
+        band = product_band(tags)
     pre, post, _ = read_pair(pre_path, post_path, band)
     if pre.shape != field.shape:
         raise InputError(f"product is {field.shape[0]}x{field.shape[1]} but the pair is "

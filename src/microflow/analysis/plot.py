@@ -25,9 +25,10 @@ from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
-from microflow.convention import field_to_product, pixel_sizes
+from microflow.convention import field_to_product, is_georeferenced, pixel_sizes
 from microflow.errors import InputError
 from microflow.products.atomic import atomic_output
+from microflow.products.geotiff import product_band
 from microflow.products.netcdf import read_product_any
 
 DIVERGING_CMAP = "RdBu_r"
@@ -75,7 +76,7 @@ def nice_length(target: float) -> float:
 
 def map_unit(transform, crs) -> str:
     """Unit of the ground distances given by ``transform``: ``"m"``, ``"deg"`` or ``"px"`` (no georeferencing)."""
-    if transform is None or transform.is_identity or crs is None:
+    if not is_georeferenced(transform) or crs is None:
         return "px"
     return "deg" if crs.is_geographic else "m"
 
@@ -192,18 +193,19 @@ def save_png(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> str:
 
 
 def read_underlay(pre_path: str | os.PathLike, shape: tuple[int, int], band: int | str = 1) -> np.ndarray:
-    """Band ``band`` (an index or "luma", :mod:`microflow.io.bands`) of the pre image as float32 with NaN
-    for no data; it must be on the product's grid."""
+    """Band ``band`` (an index, "luma" or "auto", :mod:`microflow.io.bands`) of the pre image as float32 with
+    NaN for no data; it must be on the product's grid."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
-    from microflow.io.bands import band_indexes, check_band, combine, parse_band
+    from microflow.io.bands import band_indexes, check_band, combine, parse_band, resolve_band
 
     band = parse_band(band)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # NotGeoreferencedWarning
             with rasterio.open(pre_path) as ds:
+                band = resolve_band(band, (ds.colorinterp,))
                 check_band(band, ds.count, "pre", pre_path)
                 image = combine(np.ma.filled(ds.read(band_indexes(band), masked=True).astype(np.float32), np.nan), band)
     except RasterioIOError as exc:
@@ -212,17 +214,6 @@ def read_underlay(pre_path: str | os.PathLike, shape: tuple[int, int], band: int
         raise InputError(f"pre image {pre_path} is {image.shape[0]}x{image.shape[1]}, the product "
                          f"{shape[0]}x{shape[1]}: not the product's grid")
     return image
-
-
-def product_band(tags: dict) -> int | str:
-    """The band a product was measured on (``"band"`` of its PARAMETERS JSON tag), 1 when absent or unreadable."""
-    import json
-
-    try:
-        band = json.loads(tags.get("PARAMETERS") or "{}").get("band", 1)
-    except (ValueError, AttributeError):
-        return 1
-    return band if isinstance(band, (int, str)) and not isinstance(band, bool) else 1
 
 
 def read_product_checked(path):

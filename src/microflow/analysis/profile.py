@@ -63,7 +63,7 @@ import numpy as np
 from affine import Affine
 
 from microflow.analysis.profile_stats import ComponentOffset, SideFit, fit_side, offset_at_trace  # noqa: F401
-from microflow.convention import pixel_sizes
+from microflow.convention import is_georeferenced, pixel_sizes
 from microflow.errors import ParameterError
 
 UNGEOREFERENCED = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
@@ -76,10 +76,6 @@ R68 = math.sqrt(-2.0 * math.log(0.32))
 DEFAULT_GAP_PX = 4
 """Default half-width (pixels) of the band around the trace left out of the fits. Estimators smooth
 the step over about half their window: use a gap of that size (e.g. 16 px for 32-px correlation)."""
-
-
-def is_georeferenced(transform: Affine | None) -> bool:
-    return transform is not None and not transform.is_identity
 
 
 def geometry_transform(transform: Affine | None) -> Affine:
@@ -318,7 +314,7 @@ def profile_product(path: str | os.PathLike, start, end, *, width: int = 11, hal
                               crs=profile.get("crs"), sigma=bands[3] if len(bands) > 3 else None)
     ds = _open_product(path)
     with ds:
-        transform = None if ds.transform.is_identity else ds.transform
+        transform = ds.transform if is_georeferenced(ds.transform) else None
         units = ds.tags().get("UNITS", "pixel")
         out_units = out_units or units
         _check_units(units, out_units, transform)

@@ -23,7 +23,7 @@ def parse_params(pairs: list[str] | None) -> dict:
 
 
 def band_arg(text: str) -> int | str:
-    """argparse type of ``--band``: a positive index or 'luma' (:func:`microflow.io.bands.parse_band`);
+    """argparse type of ``--band``: a positive index, 'luma' or 'auto' (:func:`microflow.io.bands.parse_band`);
     anything else is passed on as given, for the API to refuse with its one-line error."""
     from microflow.io.bands import parse_band
 
@@ -44,10 +44,11 @@ def add_method_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
                         help=f"displacement method (default: {DEFAULT_METHOD})")
-    parser.add_argument("--band", type=band_arg, default=1,
-                        help="1-based band index read from both images, or 'luma' for a true-colour rendering "
-                             "(bands 1-3 as R, G, B: 0.299 R + 0.587 G + 0.114 B, JPEG's full-resolution channel) "
-                             "(default 1)")
+    parser.add_argument("--band", type=band_arg, default="auto",
+                        help="1-based band index read from both images, 'luma' for a true-colour rendering "
+                             "(bands 1-3 as R, G, B: 0.299 R + 0.587 G + 0.114 B, JPEG's full-resolution channel), "
+                             "or 'auto': luma when both images declare bands 1-3 red, green, blue, else band 1 "
+                             "(default auto)")
     parser.add_argument("--units", default="pixel", choices=("pixel", "meter"),
                         help="units of EW/NS (default pixel)")
 

@@ -121,7 +121,8 @@ def run(args) -> int:
     from microflow.api import estimate_files
 
     summary = estimate_files(args.pre, args.post, args.output, options_of(args))
-    print(f"wrote {summary['output']} ({summary['method']}, {summary['shape'][0]}x{summary['shape'][1]}, "
+    band = f"band {summary['band']}, " if "band" in summary else ""
+    print(f"wrote {summary['output']} ({summary['method']}, {band}{summary['shape'][0]}x{summary['shape'][1]}, "
           f"{100 * summary['valid_fraction']:.1f}% valid, {summary['windows']} windows of {summary['window']} px, "
           f"regularize {summary['regularize']}, {summary['seconds']:.1f} s)", file=sys.stderr)
     if summary.get("correction"):

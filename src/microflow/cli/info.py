@@ -15,7 +15,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--pre", help="pre image: with --post, also report the photometric residual")
     p.add_argument("--post", help="post image (see --pre)")
-    p.add_argument("--band", type=band_arg, default=1, help="band of --pre/--post, or 'luma' (default 1)")
+    p.add_argument("--band", type=band_arg, default=None,
+                   help="band of --pre/--post: an index, 'luma' or 'auto' (default: the band the product was measured on)")
     p.set_defaults(func=run)
 
 

@@ -1,4 +1,4 @@
-"""Which band of an image is measured: a 1-based index, or ``"luma"`` for colour renderings.
+"""Which band of an image is measured: a 1-based index, ``"luma"`` for colour renderings, or ``"auto"``.
 
 ``band`` is either
 
@@ -12,31 +12,62 @@
   one of R, G and B carries those colour differences (G = Y - 0.344 Cb - 0.714 Cr), so Y is the
   channel with the least compression loss, and it averages the three bands' sensor noise.
 
+* ``"auto"`` (the default of the CLI and the file API): ``"luma"`` when both images declare bands 1-3 as
+  red, green and blue (GDAL's colour interpretation: a JPEG or PNG quick-look, an RGB GeoTIFF export),
+  band 1 otherwise (a single band, a multispectral stack). :func:`resolve_band` decides once per pair, on
+  opening, and the product's PARAMETERS tag records the band that was read.
+
 A pixel is no data in the luminance when it is no data in any of the three bands.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from microflow.errors import InputError, ParameterError
+from microflow.errors import InputError, MicroflowWarning, ParameterError
 
 LUMA = "luma"
+AUTO = "auto"
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)   # ITU-R BT.601 (JFIF) weights of R, G, B
 
 
 def parse_band(value) -> int | str:
-    """``value`` as a band: a positive int, or ``"luma"``; ParameterError otherwise. Accepts digit strings
-    (the command line's text)."""
+    """``value`` as a band: a positive int, ``"luma"`` or ``"auto"``; ParameterError otherwise. Accepts digit
+    strings (the command line's text)."""
     if isinstance(value, str):
         text = value.strip().lower()
-        if text == LUMA:
-            return LUMA
+        if text in (LUMA, AUTO):
+            return text
         if text.isdigit():
             value = int(text)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
         return int(value)
-    raise ParameterError(f"band must be a positive 1-based index or 'luma', got {value!r}")
+    raise ParameterError(f"band must be a positive 1-based index, 'luma' or 'auto', got {value!r}")
+
+
+def is_rgb(colorinterp) -> bool:
+    """True when bands 1-3 of an image are declared red, green, blue (rasterio ``ds.colorinterp``)."""
+    from rasterio.enums import ColorInterp
+
+    return tuple(colorinterp[:3]) == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+
+def resolve_band(band: int | str, colorinterps) -> int | str:
+    """The band ``"auto"`` stands for, given each image's colour interpretation (one tuple per image, pre then
+    post): ``"luma"`` when every image is an RGB rendering, else 1, with a warning when only one of a pair is.
+    Any other ``band`` is returned as given."""
+    if band != AUTO:
+        return band
+    rgb = [is_rgb(c) for c in colorinterps]
+    if all(rgb):
+        return LUMA
+    if any(rgb) and len(rgb) == 2:
+        which = "pre" if rgb[0] else "post"
+        warnings.warn(f"{which} is an RGB rendering and the other image is not: band 1 of both is read "
+                      "(pass --band to choose)", MicroflowWarning, stacklevel=3)
+    return 1
 
 
 def band_indexes(band: int | str) -> list[int]:

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 from microflow.errors import InputError, ParameterError
 from microflow.io import grid as grids
 from microflow.io.aoi import Aoi, aoi_window
-from microflow.io.bands import band_indexes, check_band, combine, parse_band
+from microflow.io.bands import AUTO, band_indexes, check_band, combine, parse_band, resolve_band
 from microflow.io.remote import display_name, is_remote, open_raster, with_retries
 
 WARP_TOLERANCE = 1e-3  # px: largest error of GDAL's approximate coordinate transform (default 0.125 px)
@@ -231,7 +231,7 @@ def _align(pair: RasterPair, alignment: grids.Alignment) -> None:
     pair.alignment = grids.describe_resample(alignment, pre_grid, post_grid, differences)
 
 
-def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: int | str = 1, *,
+def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: int | str = AUTO, *,
               align="exact", nodata=None, aoi: Aoi | None = None, halo: int = 0) -> RasterPair:
     """Open and validate a pre/post pair on one grid; raise :class:`InputError` naming what differs.
 
@@ -241,7 +241,8 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
     that marks no data in both images besides their declared nodata and masks (e.g. 0).
     Paths may be URLs or GDAL paths (:mod:`microflow.io.remote`). aoi: an area of interest
     (:mod:`microflow.io.aoi`): the pair is then read over it plus ``halo`` px on each side (within
-    the overlap), and ``product_window`` marks the area itself.
+    the overlap), and ``product_window`` marks the area itself. band: an index, "luma" or "auto"
+    (:func:`microflow.io.bands.resolve_band`); ``pair.band`` is the band actually read.
     """
     band = parse_band(band)
     alignment = grids.parse_align(align)
@@ -252,6 +253,7 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
     except InputError:
         pre.close()
         raise
+    band = resolve_band(band, (pre.colorinterp, post.colorinterp))
     pair = RasterPair(pre, post, band, (os.fspath(pre_path), os.fspath(post_path)), nodata=nodata,
                       align=alignment.text)
     try:
@@ -305,7 +307,7 @@ def check_usable(pre: np.ndarray, post: np.ndarray) -> None:
             raise InputError(f"{role} image is constant ({finite.flat[0]}): there is no texture to correlate")
 
 
-def read_pair(pre_path, post_path, band: int | str = 1, *, align="exact",
+def read_pair(pre_path, post_path, band: int | str = AUTO, *, align="exact",
               nodata=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Read a whole pair: ``(pre, post, profile)``, float32 with NaN where either has no data, on the
     pair's grid (the overlap; see :func:`open_pair` for ``align`` and ``nodata``)."""

@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 from microflow import __version__
@@ -96,7 +98,9 @@ class ProductWriter:
         os.close(fd)
         self._transform = self.profile.get("transform")
         try:
-            self._ds = rasterio.open(self._tmp, "w", **product_profile(self.profile))
+            with warnings.catch_warnings():  # no georeferencing: pixel units, north up (microflow.convention)
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._ds = rasterio.open(self._tmp, "w", **product_profile(self.profile))
         except Exception as exc:
             os.unlink(self._tmp)
             raise OutputError(f"cannot write {self.path}: {exc}") from None
@@ -141,6 +145,15 @@ def write_product(path, field, profile: dict, method: str, units: str = "pixel",
     with ProductWriter(os.fspath(path), profile, method, units, parameters) as writer:
         writer.write(field.dx, field.dy, field.confidence, sigma=field.sigma)
     return os.fspath(path)
+
+
+def product_band(tags: dict) -> int | str:
+    """The band a product was measured on (``"band"`` of its PARAMETERS JSON tag), 1 when absent or unreadable."""
+    try:
+        band = json.loads(tags.get("PARAMETERS") or "{}").get("band", 1)
+    except (ValueError, AttributeError):
+        return 1
+    return band if isinstance(band, (int, str)) and not isinstance(band, bool) else 1
 
 
 def read_product(path, as_field: bool = False):

@@ -42,6 +42,7 @@ import numpy as np
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
+from microflow.convention import check_metric_units
 from microflow.errors import ParameterError
 from microflow.io.raster import open_pair, pair_parameters
 from microflow.products.geotiff import ProductWriter, check_output_path
@@ -213,7 +214,7 @@ def write_blocks(client, field, writer: ProductWriter, progress: bool, desc: str
     return valid
 
 
-def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow", *, band: int = 1,
+def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow", *, band: int | str = "auto",
                         units: str = "pixel", window: int | None = None, overlap: int | None = None,
                         batch_size: int | None = None, regularize: str | None = None, reg_params: dict | None = None,
                         device: str = "auto", threads: int | None = None, overwrite: bool = False,
@@ -236,13 +237,14 @@ def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow"
     out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite)
     params = {**(method_params or {}), **more_method_params}
     with open_pair(pre_path, post_path, band, align=align, nodata=nodata, aoi=aoi, halo=halo) as pair:
+        check_metric_units(units, pair.pre.transform)
         plan, predictor = plan_scene(pair.shape, method, window=window, overlap=overlap,
                                      batch_size=batch_size, regularize=regularize, reg_params=reg_params,
                                      device=device, threads=threads, method_params=params,
                                      predictor_factory=predictor_factory)
         stats = scene_statistics(pair, normalization_of(predictor))
         profile, parameters, alignment = pair.product_profile, pair_parameters(pair), pair.alignment
-        area = pair.product_window
+        area, band = pair.product_window, pair.band
     field = scene_graph(pre_path, post_path, band, plan, stats, block, align, nodata, aoi, halo)
     recorded = {**parameters, **plan.parameters(), "backend": "dask", "block": block}
     with dask_client(client, scheduler, workers, threads) as active, bounded_gdal_cache(), \
@@ -250,7 +252,7 @@ def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow"
                           tags={"ALIGNMENT": alignment, **(tags or {})}) as writer:
         valid = write_blocks(active, field, writer, progress, f"{method} (dask)", area)
     summary = plan.summary(out_path, time.perf_counter() - start, valid, backend="dask",
-                           blocks=int(np.prod(field.numblocks)))
+                           blocks=int(np.prod(field.numblocks)), band=band)
     if area is not None:
         summary.update(shape=(int(area.height), int(area.width)), valid_fraction=valid / (area.height * area.width))
     return summary

@@ -28,6 +28,7 @@ import rasterio
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
+from microflow.convention import check_metric_units
 from microflow.io.raster import RasterPair, open_pair, pair_parameters
 from microflow.io.remote import remote_env
 from microflow.products.geotiff import ProductWriter, check_output_path
@@ -83,7 +84,7 @@ def blended_bands(pair: RasterPair, plan: ScenePlan, predictor: WindowPredictor,
         yield origin, mask_invalid(acc.result(n), band, grow, (origin - top, 0))
 
 
-def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, band: int = 1,
+def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, band: int | str = "auto",
                    units: str = "pixel", window: int | None = None, overlap: int | None = None,
                    batch_size: int | None = None, regularize: str | None = None, reg_params: dict | None = None,
                    device: str = "auto", threads: int | None = None, overwrite: bool = False,
@@ -110,6 +111,7 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
     out_path = check_output_path(out_path, (os.fspath(pre_path), os.fspath(post_path)), overwrite)
     with bounded_gdal_cache(), remote_env(pre_path, post_path), \
             open_pair(pre_path, post_path, band, align=align, nodata=nodata, aoi=aoi, halo=halo) as pair:
+        check_metric_units(units, pair.pre.transform)
         plan, predictor = plan_scene(pair.shape, method, window=window, overlap=overlap,
                                      batch_size=batch_size, regularize=regularize, reg_params=reg_params,
                                      device=device, threads=threads, predictor_factory=predictor_factory,
@@ -133,7 +135,7 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
                 window, field = tile
                 writer.write(field[0], field[1], field[2], window, sigma=field[3])
                 valid += int(np.count_nonzero(np.isfinite(field[0]) & np.isfinite(field[1])))
-    summary = plan.summary(out_path, time.perf_counter() - start, valid, backend="single-process")
+    summary = plan.summary(out_path, time.perf_counter() - start, valid, backend="single-process", band=pair.band)
     if pair.product_window is not None:
         summary.update(shape=(int(area.height), int(area.width)), valid_fraction=valid / (area.height * area.width))
     return summary
