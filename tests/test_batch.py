@@ -108,11 +108,13 @@ def test_cli_batch_passes_nodata_and_align_to_every_pair(tmp_path, capsys):
         image[:, 40:] = 0  # undeclared no-data at the right edge
         ds.write(image, 1)
     (data / "pairs.csv").write_text("pre.tif,post.tif,edge\n")
-    for name, extra in (("plain", []), ("nodata", ["--nodata", "0"])):
+    for name, extra in (("plain", ["--nodata", "none"]), ("nodata", ["--nodata", "0"]), ("auto", [])):
         assert main(["batch", str(data / "pairs.csv"), "--out", str(tmp_path / name), "--method", "freqcorr",
                      "--quiet", "--align", "resample", *extra]) == 0
-    with rasterio.open(tmp_path / "plain" / "edge.tif") as plain, rasterio.open(tmp_path / "nodata" / "edge.tif") as masked:
+    with rasterio.open(tmp_path / "plain" / "edge.tif") as plain, rasterio.open(tmp_path / "nodata" / "edge.tif") as masked, \
+            rasterio.open(tmp_path / "auto" / "edge.tif") as auto:
         assert np.isfinite(plain.read(1)[:, 40:]).all() and np.isnan(masked.read(1)[:, 40:]).all()
+        assert np.array_equal(auto.read(), masked.read(), equal_nan=True)      # the default finds the fill
         assert json.loads(masked.tags()["PARAMETERS"])["align"] == "resample:cubic"
         assert masked.tags()["ALIGNMENT"] == "exact"  # one grid: nothing needed resampling
     capsys.readouterr()

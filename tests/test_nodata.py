@@ -81,28 +81,29 @@ def test_open_pair_masks_an_undeclared_value_in_both_images(tmp_path):
         open_pair(pre_path, post_path, nodata="zero")
 
 
-def test_cli_nodata_zero_turns_a_zero_border_into_nan_and_is_suggested_without_it(tmp_path, cli):
+def test_cli_nodata_zero_turns_a_zero_border_into_nan_and_auto_finds_it(tmp_path, cli):
     pre, post, transform, crs = landsat_shift(192, DX, DY)
     post[:, :40] = 0  # an L1C-like footprint edge, not declared as nodata
     pre_path = write_tif(tmp_path / "pre.tif", pre, transform, crs, dtype="uint16")
     post_path = write_tif(tmp_path / "post.tif", post, transform, crs, dtype="uint16")
     outputs = {}
-    for name, extra in (("plain", ()), ("nodata", ("--nodata", "0"))):
+    for name, extra in (("none", ("--nodata", "none")), ("zero", ("--nodata", "0")), ("auto", ())):
         outputs[name] = tmp_path / f"{name}.tif"
         rc, _, err = cli("estimate", pre_path, post_path, "-o", outputs[name], "--method", "freqcorr", "--quiet",
                          "-p", "window=32", "-p", "step=8", *extra)
         assert rc == 0, err
-        hint = "post image: 21% of its pixels are exactly 0 and no no-data value covers them; if 0 marks no data, " \
-               "pass --nodata 0"
-        assert (hint in err) == (name == "plain") and "pre image:" not in err, err  # one line, only when it helps
-    plain, _, _ = read_product(outputs["plain"])
-    bands, tags, _ = read_product(outputs["nodata"])
-    assert np.isfinite(plain[0, GROW:-GROW, 40:40 + GROW]).all()  # without the option: estimates there
-    assert np.isnan(bands[:, :, :40 + GROW]).all()
-    assert np.isfinite(bands[:, GROW:-GROW, 40 + GROW:-GROW]).all()
-    assert json.loads(tags["PARAMETERS"])["nodata"] == 0
-    field, _, _ = read_product(outputs["nodata"], as_field=True)
-    assert np.nanmax(np.abs(field.dx - DX)) < 0.02 and np.nanmax(np.abs(field.dy - DY)) < 0.02
+        note = "warning: pixels exactly 0 with no declared no-data value (post 21%): 0 is taken as no data"
+        assert (note in err) == (name == "auto"), err    # one line, only when auto decides
+    plain, plain_tags, _ = read_product(outputs["none"])
+    assert np.isfinite(plain[0, GROW:-GROW, 40:40 + GROW]).all()  # none: the fill is measured as ground
+    assert "nodata" not in json.loads(plain_tags["PARAMETERS"])
+    for name in ("zero", "auto"):
+        bands, tags, _ = read_product(outputs[name])
+        assert np.isnan(bands[:, :, :40 + GROW]).all()
+        assert np.isfinite(bands[:, GROW:-GROW, 40 + GROW:-GROW]).all()
+        assert json.loads(tags["PARAMETERS"])["nodata"] == 0
+        field, _, _ = read_product(outputs[name], as_field=True)
+        assert np.nanmax(np.abs(field.dx - DX)) < 0.02 and np.nanmax(np.abs(field.dy - DY)) < 0.02
 
 
 @pytest.fixture(scope="module")

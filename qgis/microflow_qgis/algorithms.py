@@ -122,7 +122,7 @@ class EstimateAlgorithm(MicroflowAlgorithm):
             "BAND", "Band (auto, a 1-based index, or luma for an RGB rendering such as a JPEG)", defaultValue="auto",
             optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            "NODATA", "No-data value of both images besides the declared one (e.g. 0)",
+            "NODATA", "No-data value of both images besides the declared one (empty: auto, 0 for zero-filled images)",
             QgsProcessingParameterNumber.Double, optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Displacement product"))
 

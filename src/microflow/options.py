@@ -26,7 +26,8 @@ class EstimateOptions:
 
     Method: ``method`` and its own ``params`` (a dict). Input: ``band`` (1-based, "luma" for a colour rendering, or "auto": luma for RGB renderings, else 1), ``asset`` (STAC
     asset name, for STAC Item inputs), ``align`` ("exact", "resample", "resample:KERNEL"),
-    ``nodata`` (an undeclared no-data value of both images). Area of interest: ``bounds``
+    ``nodata`` (an undeclared no-data value of both images; "auto": 0 for zero-filled images, :mod:`microflow.io.fill`;
+    None: none). Area of interest: ``bounds``
     (XMIN,YMIN,XMAX,YMAX as text or a 4-tuple) in pre's CRS or ``bounds_crs``, or ``aoi`` (a vector
     file: its bounding box plus ``aoi_margin`` pre pixels); ``aoi_halo`` px of context read around it.
     Output: ``units`` ("pixel" or "meter"), ``overwrite``, ``plot`` (quicklook PNG path),
@@ -43,7 +44,7 @@ class EstimateOptions:
     band: int | str = "auto"
     asset: str | None = None
     align: str = "exact"
-    nodata: float | None = None
+    nodata: float | str | None = "auto"
     bounds: object = None
     bounds_crs: str | None = None
     aoi: str | None = None

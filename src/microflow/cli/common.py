@@ -22,6 +22,17 @@ def parse_params(pairs: list[str] | None) -> dict:
     return params
 
 
+def nodata_arg(text: str) -> float | str | None:
+    """argparse type of ``--nodata``: a number, 'none' or 'auto' (:func:`microflow.io.fill.parse_nodata`);
+    anything else is passed on as given, for the API to refuse with its one-line error."""
+    from microflow.io.fill import parse_nodata
+
+    try:
+        return parse_nodata(text)
+    except ParameterError:
+        return text
+
+
 def band_arg(text: str) -> int | str:
     """argparse type of ``--band``: a positive index, 'luma' or 'auto' (:func:`microflow.io.bands.parse_band`);
     anything else is passed on as given, for the API to refuse with its one-line error."""
@@ -62,9 +73,10 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
                            "or sub-pixel origin differ (recorded in the ALIGNMENT tag)")
     grid.add_argument("--resampling", metavar="KERNEL",
                       help="kernel of --align resample: nearest, bilinear, cubic (default), cubic_spline, lanczos")
-    grid.add_argument("--nodata", type=float, metavar="VALUE",
+    grid.add_argument("--nodata", type=nodata_arg, metavar="VALUE", default="auto",
                       help="value marking no data in both images besides their declared nodata (e.g. 0 for "
-                           "the zeros outside an L1C footprint)")
+                           "the zeros outside an L1C footprint), 'none', or 'auto': 0 when neither image declares "
+                           "a no-data value and over 2%% of one's pixels are exactly 0 (default auto)")
 
 
 def alignment(args) -> str:

@@ -1,7 +1,8 @@
 """Pre/post GeoTIFF pairs: validation, grids, masks and windowed reads (rasterio).
 
 Images are returned as float32 arrays with NaN where either image has no data (declared nodata
-value, NaN, an internal mask, or the undeclared ``nodata`` value given by the user), so every
+value, NaN, an internal mask, or the undeclared ``nodata`` value given by the user or found by
+``nodata="auto"``, :mod:`microflow.io.fill`), so every
 downstream stage handles one kind of missing value.
 
 Grids (:mod:`microflow.io.grid`): a pair whose grids are a whole number of pixels apart is read on
@@ -25,6 +26,7 @@ from microflow.errors import InputError, ParameterError
 from microflow.io import grid as grids
 from microflow.io.aoi import Aoi, aoi_window
 from microflow.io.bands import AUTO, band_indexes, check_band, combine, parse_band, resolve_band
+from microflow.io.fill import AUTO as AUTO_NODATA, FILL_OVERVIEW_PIXELS, parse_nodata, resolve_nodata
 from microflow.io.remote import display_name, is_remote, open_raster, with_retries
 
 WARP_TOLERANCE = 1e-3  # px: largest error of GDAL's approximate coordinate transform (default 0.125 px)
@@ -175,19 +177,6 @@ def _read_band(ds, band: int | str, window, boundless: bool, role: str, out_shap
     return combine(arr, band)
 
 
-def check_nodata(nodata) -> float | None:
-    """The ``nodata`` option as a float (None: no undeclared no-data), else ParameterError."""
-    if nodata is None:
-        return None
-    try:
-        value = float(nodata)
-    except (TypeError, ValueError):
-        raise ParameterError(f"nodata must be a number, got {nodata!r}") from None
-    if isinstance(nodata, bool) or np.isinf(value):
-        raise ParameterError(f"nodata must be a finite number or nan, got {nodata!r}")
-    return value
-
-
 def _warped(pre, post, alignment: grids.Alignment, nodata: float | None, window: Window):
     """``WarpedVRT`` of ``post`` on pre's whole grid (float32, NaN outside post's data), whose reads
     do not depend on the window read: resampling scales fixed (:func:`~microflow.io.grid.resampling_scales`),
@@ -238,7 +227,8 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
     align: "exact" (default: whole-pixel offsets allowed, the pair is read on its overlap, never
     resampled), "resample" or "resample:KERNEL" (post is reprojected onto pre's grid when the grids
     differ; kernels in :data:`~microflow.io.grid.RESAMPLING_KERNELS`, default cubic). nodata: a value
-    that marks no data in both images besides their declared nodata and masks (e.g. 0).
+    that marks no data in both images besides their declared nodata and masks (e.g. 0), or "auto"
+    (:func:`microflow.io.fill.resolve_nodata`: 0 when the images are zero-filled); ``pair.nodata`` is the value used.
     Paths may be URLs or GDAL paths (:mod:`microflow.io.remote`). aoi: an area of interest
     (:mod:`microflow.io.aoi`): the pair is then read over it plus ``halo`` px on each side (within
     the overlap), and ``product_window`` marks the area itself. band: an index, "luma" or "auto"
@@ -246,7 +236,7 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
     """
     band = parse_band(band)
     alignment = grids.parse_align(align)
-    nodata = check_nodata(nodata)
+    nodata = parse_nodata(nodata)
     pre = open_raster(pre_path, "pre")
     try:
         post = open_raster(post_path, "post")
@@ -254,7 +244,8 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
         pre.close()
         raise
     band = resolve_band(band, (pre.colorinterp, post.colorinterp))
-    pair = RasterPair(pre, post, band, (os.fspath(pre_path), os.fspath(post_path)), nodata=nodata,
+    auto = nodata == AUTO_NODATA
+    pair = RasterPair(pre, post, band, (os.fspath(pre_path), os.fspath(post_path)), nodata=None if auto else nodata,
                       align=alignment.text)
     try:
         for role, ds in (("pre", pre), ("post", post)):
@@ -262,10 +253,24 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
         _align(pair, alignment)
         if aoi is not None:
             _crop(pair, aoi, halo)
+        if auto:
+            _resolve_auto_nodata(pair, alignment)
     except (InputError, ParameterError):
         pair.close()
         raise
     return pair
+
+
+def _resolve_auto_nodata(pair: RasterPair, alignment: grids.Alignment) -> None:
+    """``nodata="auto"`` (:mod:`microflow.io.fill`), decided on a decimated read of the pair's region; a
+    resampled post is warped again with 0 as its source no-data value when 0 is taken."""
+    declared = any(ds.nodata is not None for ds in (pair.pre, pair.source or pair.post))
+    pre, post = pair.read_overview(FILL_OVERVIEW_PIXELS)
+    pair.nodata = resolve_nodata(AUTO_NODATA, {"pre": pre, "post": post}, declared)
+    if pair.nodata is not None and pair.source is not None:
+        pair.post.close()
+        footprint = grids.footprint_window(grids.Grid.of(pair.pre), grids.Grid.of(pair.source))
+        pair.post = _warped(pair.pre, pair.source, alignment, pair.nodata, footprint)
 
 
 def _crop(pair: RasterPair, aoi: Aoi, halo: int) -> None:

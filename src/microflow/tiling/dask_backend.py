@@ -221,7 +221,7 @@ def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow"
                         progress: bool = True, client=None, scheduler: str | None = None,
                         workers: int | None = None, block: int = DEFAULT_BLOCK,
                         method_params: dict | None = None, predictor_factory=None,
-                        align: str = "exact", nodata: float | None = None, aoi=None, halo: int = 0,
+                        align: str = "exact", nodata: float | str | None = "auto", aoi=None, halo: int = 0,
                         tags: dict | None = None, **more_method_params) -> dict:
     """:func:`~microflow.tiling.scene.estimate_scene` on Dask: same arguments and result, plus
 
@@ -244,7 +244,7 @@ def estimate_scene_dask(pre_path, post_path, out_path, method: str = "microflow"
                                      predictor_factory=predictor_factory)
         stats = scene_statistics(pair, normalization_of(predictor))
         profile, parameters, alignment = pair.product_profile, pair_parameters(pair), pair.alignment
-        area, band = pair.product_window, pair.band
+        area, band, nodata = pair.product_window, pair.band, pair.nodata   # as resolved ("auto"), for every block
     field = scene_graph(pre_path, post_path, band, plan, stats, block, align, nodata, aoi, halo)
     recorded = {**parameters, **plan.parameters(), "backend": "dask", "block": block}
     with dask_client(client, scheduler, workers, threads) as active, bounded_gdal_cache(), \

@@ -16,9 +16,6 @@ both are the whole images, so file and array inputs get identical statistics.
 
 Pre and post with identical pixels (on that overview) are almost always a mistake (the same file
 twice): :func:`array_statistics` warns (:class:`~microflow.errors.MicroflowWarning`) and goes on.
-So does :func:`scene_statistics` when a file without a no-data value has many pixels at exactly 0
-(:func:`warn_if_zero_fill`): the fill outside a mosaic, an outline or a JPEG rendering's mask, which
-would otherwise be measured as ground.
 """
 
 from __future__ import annotations
@@ -32,7 +29,6 @@ from microflow.io.raster import RasterPair, check_usable
 from microflow.tiling.predictors import Stats
 
 OVERVIEW_PIXELS = 4_000_000
-ZERO_FILL_SHARE = 0.02  # share of a file's valid pixels at exactly 0 above which 0 is probably fill
 
 
 def decimation(shape: tuple[int, int], max_pixels: int = OVERVIEW_PIXELS) -> int:
@@ -49,21 +45,6 @@ def warn_if_identical(pre: np.ndarray, post: np.ndarray, where: str = "") -> boo
     return True
 
 
-def warn_if_zero_fill(images: dict, share: float = ZERO_FILL_SHARE) -> list[str]:
-    """Warn, for each ``{role: image}`` (NaN = no data), when more than ``share`` of its valid pixels are
-    exactly 0; return the roles warned about. Natural radiances are rarely exactly 0 over a wide area."""
-    roles = []
-    for role, image in images.items():
-        valid = np.isfinite(image)
-        zero = float(np.count_nonzero(image[valid] == 0) / max(1, np.count_nonzero(valid)))
-        if zero > share:
-            roles.append(role)
-            warnings.warn(f"{role} image: {100 * zero:.0f}% of its pixels are exactly 0 and no no-data value "
-                          "covers them; if 0 marks no data, pass --nodata 0 (Python: nodata=0)",
-                          MicroflowWarning, stacklevel=3)
-    return roles
-
-
 def array_statistics(pre, post, mode: str = "robust", max_pixels: int = OVERVIEW_PIXELS) -> tuple[Stats, Stats]:
     """``(pre_stats, post_stats)``, each ``(center, scale)``, of two (H, W) arrays (numpy or dask;
     NaN = no data), from their overview ``[::f, ::f]`` (module docstring)."""
@@ -77,8 +58,6 @@ def scene_statistics(pair: RasterPair, mode: str = "robust",
                      max_pixels: int = OVERVIEW_PIXELS) -> tuple[Stats, Stats]:
     """``(pre_stats, post_stats)``, each ``(center, scale)``, from an overview read of the pair."""
     pre, post = pair.read_overview(max_pixels)
-    if pair.nodata is None:
-        warn_if_zero_fill({"pre": pre, "post": post})
     return _overview_statistics(pre, post, mode, decimation(pair.shape, max_pixels) > 1)
 
 

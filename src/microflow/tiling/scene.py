@@ -89,7 +89,7 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
                    batch_size: int | None = None, regularize: str | None = None, reg_params: dict | None = None,
                    device: str = "auto", threads: int | None = None, overwrite: bool = False,
                    progress: bool = True, method_params: dict | None = None, predictor_factory=None,
-                   align: str = "exact", nodata: float | None = None, aoi=None, halo: int = 0,
+                   align: str = "exact", nodata: float | str | None = "auto", aoi=None, halo: int = 0,
                    tags: dict | None = None, **more_method_params) -> dict:
     """Estimate the displacement of a raster pair of any size and write the product GeoTIFF.
 
@@ -100,8 +100,8 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
     for names the tiler also uses (a correlator's ``window``), in the ``method_params`` dict;
     predictor_factory: a custom window predictor (see :class:`~microflow.tiling.predictors.PredictorSpec`).
     align: "exact" (whole-pixel offsets: the overlap, no resampling), "resample" or "resample:KERNEL"
-    (post reprojected onto pre's grid); nodata: an undeclared no-data value of both images (see
-    :func:`~microflow.io.raster.open_pair`). The product covers the pair's overlap on pre's grid, or
+    (post reprojected onto pre's grid); nodata: an undeclared no-data value of both images, None, or
+    "auto" (0 for zero-filled images; see :func:`~microflow.io.raster.open_pair`). The product covers the pair's overlap on pre's grid, or
     the area of interest ``aoi`` (:class:`~microflow.io.aoi.Aoi`) of it, which is read with ``halo`` px
     of context around it (the windows covering the area and its halo are all that is read). Inputs
     may be URLs (:mod:`microflow.io.remote`). ``tags``: extra product tags (e.g. SOURCES).
