@@ -1,4 +1,4 @@
-"""Diagnosis: the coarse-to-fine stop threshold (``coarse_to_fine.STOP_PX``) on VALIDATION data.
+"""Diagnosis: the coarse-to-fine stop threshold (``coarse_to_fine.STOP_PX``) and gate on VALIDATION data.
 
 A window runs plainly (no pyramid, from zero) when the 99th percentile of its coarsest field, in
 full-resolution px, stays below ``STOP_PX``. A model that reads the coarsest level a little low on a
@@ -13,10 +13,14 @@ script scores candidate thresholds on data no threshold was chosen on before:
   near-fault EPE per category, where a lower threshold may start pyramids that were not needed;
 - seconds per pair of each (the pyramid's extra cost).
 
+``--gates LOW:HIGH ...`` scores the gate too (``GATE_LOW_PX``, ``GATE_HIGH_PX``: inside a window that runs the
+pyramid, a pixel starts from zero where the smoothed coarse field reads below LOW px, from the coarse field above
+HIGH, linearly between).
+
 MicroFlow + log-TV, max displacement 32 px, as ``microflow estimate`` runs it.
 
     python benchmarks/diagnosis/pyramid_stop.py --models world W.safetensors --stops 4.5 3.0
-        [--count 12] [--peaks 2 10] [--okada-per-category 20] [--threads 2]
+        [--gates 1:2 2:3] [--count 12] [--peaks 2 10] [--okada-per-category 20] [--threads 2]
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["world"])
     parser.add_argument("--stops", nargs="+", type=float, default=[4.5, 3.0])
+    parser.add_argument("--gates", nargs="+", default=None, help="LOW:HIGH gate ramps [px] (default: the module's)")
     parser.add_argument("--count", type=int, default=12)
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--peaks", nargs=2, type=float, default=[2.0, 10.0])
@@ -92,21 +97,22 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", UserWarning)
     labels = [f"{low:g}-{high:g} px" for low, high in BINS]
-    lines = ["| model | STOP_PX | " + " | ".join(f"EPE {b}" for b in labels) + " | s/pair | "
+    gates = [tuple(float(v) for v in g.split(":")) for g in args.gates] if args.gates else \
+        [(coarse_to_fine.GATE_LOW_PX, coarse_to_fine.GATE_HIGH_PX)]
+    lines = ["| model | STOP_PX | gate [px] | " + " | ".join(f"EPE {b}" for b in labels) + " | s/pair | "
              + " | ".join(f"Okada {k} c{c}" for k in ("EPE", "near") for c in "012") + " | s/pair |"]
     lines.append("|" + "---|" * (lines[0].count("|") - 1))
-    for model in args.models:
-        for stop in args.stops:
-            coarse_to_fine.STOP_PX = stop
-            real = realistic_scores(model, args.count, args.size, args.peaks, args.seed, args.border)
-            okada = okada_scores(model, args.okada_per_category) if args.okada_per_category else None
-            cats = okada["categories"] if okada else {}
-            name = Path(model).stem if Path(model).suffix else model
-            lines.append(f"| `{name}` | {stop:g} | " + " | ".join(f"{real['bins'][b]:.3f}" for b in labels)
-                         + f" | {real['s']:.1f} | "
-                         + (" | ".join(f"{cats[c][k]:.4f}" for k in ("epe", "epe_near") for c in "012")
-                            + f" | {okada['s']:.2f} |" if okada else " |" * 7))
-            print(lines[-1], flush=True)
+    for model, stop, (low, high) in ((m, s, g) for m in args.models for s in args.stops for g in gates):
+        coarse_to_fine.STOP_PX, coarse_to_fine.GATE_LOW_PX, coarse_to_fine.GATE_HIGH_PX = stop, low, high
+        real = realistic_scores(model, args.count, args.size, args.peaks, args.seed, args.border)
+        okada = okada_scores(model, args.okada_per_category) if args.okada_per_category else None
+        cats = okada["categories"] if okada else {}
+        name = Path(model).stem if Path(model).suffix else model
+        lines.append(f"| `{name}` | {stop:g} | {low:g}-{high:g} | "
+                     + " | ".join(f"{real['bins'][b]:.3f}" for b in labels) + f" | {real['s']:.1f} | "
+                     + (" | ".join(f"{cats[c][k]:.4f}" for k in ("epe", "epe_near") for c in "012")
+                        + f" | {okada['s']:.2f} |" if okada else " |" * 7))
+        print(lines[-1], flush=True)
     print("\n".join(lines))
     return 0
 
