@@ -8,8 +8,8 @@ from rasterio.enums import ColorInterp
 
 from conftest import shifted_texture, write_geotiff
 from microflow.errors import InputError, MicroflowWarning, ParameterError
-from microflow.io.bands import (AUTO, LUMA, LUMA_WEIGHTS, band_indexes, check_band, combine, is_rgb, parse_band,
-                                resolve_band)
+from microflow.io.bands import (AUTO, LUMA, LUMA_WEIGHTS, band_indexes, check_band, check_not_palette, combine,
+                                is_rgb, parse_band, resolve_band)
 from microflow.io.raster import open_pair
 
 
@@ -52,6 +52,23 @@ def test_check_band_names_what_is_missing():
         check_band(LUMA, 1, "pre", "a.tif")
     with pytest.raises(InputError, match="band 4 out of range: post image b.tif has 3 band"):
         check_band(4, 3, "post", "b.tif")
+
+
+def test_check_not_palette_refuses_index_bands_only():
+    check_not_palette(1, (ColorInterp.gray,), "pre", "a.tif")
+    check_not_palette(2, (ColorInterp.palette, ColorInterp.gray), "pre", "a.tif")
+    with pytest.raises(InputError, match="post image b.png stores palette indices, not intensities: expand it"):
+        check_not_palette(LUMA, (ColorInterp.palette, ColorInterp.green, ColorInterp.blue), "post", "b.png")
+
+
+def test_cli_refuses_a_paletted_image_in_one_line(tmp_path, cli, clean_failure):
+    from PIL import Image
+
+    for path in write_jpeg_pair(tmp_path):
+        Image.open(path).convert("P").save(path.with_suffix(".png"))
+    out = tmp_path / "out.tif"
+    clean_failure(cli("estimate", tmp_path / "pre.png", tmp_path / "post.png", "-o", out, "--method", "freqcorr",
+                      "--quiet"), "pre image", "palette indices", output=out)
 
 
 def test_combine_weights_are_bt601_and_nan_spreads():

@@ -83,6 +83,16 @@ def check_band(band: int | str, count: int, role: str, name: str) -> None:
         raise InputError(f"{what}: {role} image {name} has {count} band(s)")
 
 
+def check_not_palette(band: int | str, colorinterp, role: str, name: str) -> None:
+    """InputError when a band that ``band`` reads holds palette indices (a GIF, a paletted PNG or GeoTIFF):
+    index numbers are not intensities, and their differences are not texture."""
+    from rasterio.enums import ColorInterp
+
+    if any(colorinterp[i - 1] == ColorInterp.palette for i in band_indexes(band) if i <= len(colorinterp)):
+        raise InputError(f"{role} image {name} stores palette indices, not intensities: expand it first "
+                         "(gdal_translate -expand rgb IN OUT) and read it with --band luma")
+
+
 def combine(stack: np.ndarray, band: int | str) -> np.ndarray:
     """(h, w) float32 of the (n, h, w) bands read for ``band`` (NaN = no data): the band itself, or
     the luminance (NaN where any band is NaN)."""

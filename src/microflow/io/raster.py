@@ -25,7 +25,8 @@ from rasterio.windows import Window
 from microflow.errors import InputError, ParameterError
 from microflow.io import grid as grids
 from microflow.io.aoi import Aoi, aoi_window
-from microflow.io.bands import AUTO, band_indexes, check_band, combine, parse_band, resolve_band
+from microflow.io.bands import (AUTO, band_indexes, check_band, check_not_palette, combine, parse_band,
+                                resolve_band)
 from microflow.io.fill import AUTO as AUTO_NODATA, FILL_OVERVIEW_PIXELS, parse_nodata, resolve_nodata
 from microflow.io.remote import display_name, is_remote, open_raster, with_retries
 
@@ -250,6 +251,7 @@ def open_pair(pre_path: str | os.PathLike, post_path: str | os.PathLike, band: i
     try:
         for role, ds in (("pre", pre), ("post", post)):
             check_band(band, ds.count, role, ds.name)
+            check_not_palette(band, ds.colorinterp, role, ds.name)
         _align(pair, alignment)
         if aoi is not None:
             _crop(pair, aoi, halo)
