@@ -99,7 +99,9 @@ def estimate_files(pre_path, post_path, out_path, options: EstimateOptions | str
     scheduler's workers; the numbers are those of the single-process run. ``align``: "exact"
     (default; grids a whole number of pixels apart are estimated on their overlap, never resampled),
     "resample" or "resample:KERNEL" (post reprojected onto pre's grid, default cubic; recorded in the
-    ALIGNMENT tag). ``nodata``: a value marking no data in both images (e.g. 0).
+    ALIGNMENT tag). ``nodata``: a value marking no data in both images (e.g. 0), None, or "auto" (the
+    default: 0 for zero-filled images, :mod:`microflow.io.fill`). ``band``: an index, "luma" or "auto" (the
+    default: luma for RGB renderings, else 1, :mod:`microflow.io.bands`).
     """
     opts = EstimateOptions.build(options, **overrides)
     pre_path, post_path = _as_input(pre_path), _as_input(post_path)

@@ -24,10 +24,10 @@ AOI_HALO = 32  # px of pre's grid read around an area of interest, so its edge w
 class EstimateOptions:
     """Everything :func:`~microflow.api.estimate_files` needs besides the three paths.
 
-    Method: ``method`` and its own ``params`` (a dict). Input: ``band`` (1-based, "luma" for a colour rendering, or "auto": luma for RGB renderings, else 1), ``asset`` (STAC
-    asset name, for STAC Item inputs), ``align`` ("exact", "resample", "resample:KERNEL"),
-    ``nodata`` (an undeclared no-data value of both images; "auto": 0 for zero-filled images, :mod:`microflow.io.fill`;
-    None: none). Area of interest: ``bounds``
+    Method: ``method`` and its own ``params`` (a dict). Input: ``band`` (1-based, "luma" for a colour
+    rendering, or "auto": luma for RGB renderings, else 1), ``asset`` (STAC asset name, for STAC Item
+    inputs), ``align`` ("exact", "resample", "resample:KERNEL"), ``nodata`` (an undeclared no-data value of
+    both images; "auto": 0 for zero-filled images, :mod:`microflow.io.fill`; None: none). Area of interest: ``bounds``
     (XMIN,YMIN,XMAX,YMAX as text or a 4-tuple) in pre's CRS or ``bounds_crs``, or ``aoi`` (a vector
     file: its bounding box plus ``aoi_margin`` pre pixels); ``aoi_halo`` px of context read around it.
     Output: ``units`` ("pixel" or "meter"), ``overwrite``, ``plot`` (quicklook PNG path),

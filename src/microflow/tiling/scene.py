@@ -101,9 +101,9 @@ def estimate_scene(pre_path, post_path, out_path, method: str = "microflow", *, 
     predictor_factory: a custom window predictor (see :class:`~microflow.tiling.predictors.PredictorSpec`).
     align: "exact" (whole-pixel offsets: the overlap, no resampling), "resample" or "resample:KERNEL"
     (post reprojected onto pre's grid); nodata: an undeclared no-data value of both images, None, or
-    "auto" (0 for zero-filled images; see :func:`~microflow.io.raster.open_pair`). The product covers the pair's overlap on pre's grid, or
-    the area of interest ``aoi`` (:class:`~microflow.io.aoi.Aoi`) of it, which is read with ``halo`` px
-    of context around it (the windows covering the area and its halo are all that is read). Inputs
+    "auto" (0 for zero-filled images; see :func:`~microflow.io.raster.open_pair`). The product covers the
+    pair's overlap on pre's grid, or the area of interest ``aoi`` (:class:`~microflow.io.aoi.Aoi`) of it,
+    which is read with ``halo`` px of context around it (the windows covering the area and its halo are all that is read). Inputs
     may be URLs (:mod:`microflow.io.remote`). ``tags``: extra product tags (e.g. SOURCES).
     Returns a summary dict (output, method, seconds, valid_fraction, shape, windows, ...).
     """
