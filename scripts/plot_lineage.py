@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUNS = ("robust=checkpoints/v2-w8", "world=checkpoints/v3-w8", "v3t=checkpoints/v3t-w8",
                 "v3r=checkpoints/v3r-w8", "world2 (v3m)=checkpoints/v3m-w8", "v3v=checkpoints/v3v-w8",
-                "v3w=checkpoints/v3w-w8")
+                "v3w=checkpoints/v3w-w8", "v3x=checkpoints/v3x-w8")
 
 
 def main(argv=None) -> int:
