@@ -55,6 +55,26 @@ def test_propagation_restores_a_blurred_step_from_each_side():
     assert float(error(repaired)[inner][:, far].mean()) <= float(error(start)[inner][:, far].mean()) + 1e-3
 
 
+def test_steep_mask_marks_a_blurred_step_and_not_a_smooth_flow():
+    step = torch.zeros(1, 2, 64, 64)
+    step[:, 1, :, 32:] = 10.0
+    mask = D.steep_mask(gaussian_smooth(step, 8.0), 0.1, 7)[0, 0]
+    assert mask[:, 28:36].all() and not mask[:, :8].any() and not mask[:, -8:].any()
+    flow = torch.zeros(1, 2, 64, 64)
+    flow[:, 0] = torch.linspace(0.0, 3.0, 64)            # 0.05 px per px: a glacier's strain
+    assert not D.steep_mask(flow, 0.1, 7).any() and D.steep_mask(flow, 0.02, 7).all()
+
+
+def test_a_steep_threshold_leaves_smooth_fields_alone_and_still_mends_the_step():
+    pre, post, truth, half = _strike_slip_pair()
+    start = gaussian_smooth(truth, 16.0)
+    smooth = start.clone()
+    smooth[:, 1] = torch.linspace(-1.0, 1.0, truth.shape[-1])   # 0.01 px per px, wrong but smooth
+    torch.testing.assert_close(D.propagate(pre, post, smooth, steep=0.1), smooth)
+    error = lambda f: float((f - truth).norm(dim=1)[0][24:-24].mean())
+    assert error(D.propagate(pre, post, start, steep=0.1)) < 0.5 * error(start)
+
+
 def test_flat_windows_keep_their_field():
     flat = torch.zeros(1, 1, 64, 64)
     field = torch.randn(1, 2, 64, 64)

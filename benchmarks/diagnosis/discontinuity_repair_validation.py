@@ -6,7 +6,7 @@ peaks 6-32 px, ``--count`` pairs of ``--size`` px), drawn from the Landsat-8 val
 pair) runs from the coarse-to-fine start, then each variant of the repair; the mean far-field EPE
 (more than 10 px from a trace, 48 px border excluded) is reported per kind.
 
-    python benchmarks/diagnosis/discontinuity_repair_validation.py [--count 16] [--size 384]
+    python benchmarks/diagnosis/discontinuity_repair_validation.py [--count 16] [--size 384] [--model robust]
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ VARIANTS = {
     "default": {},
     "min_std 0.1": {"min_std": 0.1},
     "min_std 0.1, 3 cycles": {"min_std": 0.1, "cycles": 3},
+    "margin 0.05": {"margin": 0.05},
+    "margin 0.1": {"margin": 0.1},
+    "margin 0.2": {"margin": 0.2},
+    "steep 0.05": {"steep": 0.05},
+    "steep 0.1": {"steep": 0.1},
+    "steep 0.2": {"steep": 0.2},
 }
 
 
@@ -40,17 +46,20 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--border", type=int, default=48)
     parser.add_argument("--model", default="robust")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), metavar="NAME",
+                        help="variants to score (default: all)")
     args = parser.parse_args()
     estimator = MicroFlowEstimator(args.model, threads=2)
     bank = TextureBank("validation", "landsat")
-    scores = {name: {"glacier": [], "rupture": []} for name in VARIANTS}
+    variants = {name: VARIANTS[name] for name in args.variants}
+    scores = {name: {"glacier": [], "rupture": []} for name in variants}
     for index in tqdm(range(args.count), unit="pair"):
         sample = large_sample(args.seed, index, args.size, (6.0, 32.0), bank)
         pre, post = (torch.from_numpy(estimator._normalized(img[None], None)[:, None]).float()
                      for img in (sample.pre, sample.post))
         far = M.evaluation_regions(sample.flow.shape[1:], sample.fault_mask, args.border, 10.0)["far"]
         flows = estimator.net(pre, post, None, init=initial_field(estimator.net, pre, post, 32.0))
-        for name, options in VARIANTS.items():
+        for name, options in variants.items():
             out = flows if options is None else D.repair(estimator.net, pre, post, flows, **options)
             scores[name][sample.params["kind"]].append(M.epe(out[-1][0].numpy(), sample.flow, far))
     print("| variant | far EPE glacier | far EPE rupture |\n|---|---:|---:|")
