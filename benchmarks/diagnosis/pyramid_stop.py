@@ -13,14 +13,15 @@ script scores candidate thresholds on data no threshold was chosen on before:
   near-fault EPE per category, where a lower threshold may start pyramids that were not needed;
 - seconds per pair of each (the pyramid's extra cost).
 
-``--gates LOW:HIGH ...`` scores the gate too (``GATE_LOW_PX``, ``GATE_HIGH_PX``: inside a window that runs the
+``--steeps S ...`` scores the rupture repair's ``discontinuity_repair.STEEP`` (0: every textured pixel may
+switch, as before 2026-12-07). ``--gates LOW:HIGH ...`` scores the gate too (``GATE_LOW_PX``, ``GATE_HIGH_PX``: inside a window that runs the
 pyramid, a pixel starts from zero where the smoothed coarse field reads below LOW px, from the coarse field above
 HIGH, linearly between).
 
 MicroFlow + log-TV, max displacement 32 px, as ``microflow estimate`` runs it.
 
     python benchmarks/diagnosis/pyramid_stop.py --models world W.safetensors --stops 4.5 3.0
-        [--gates 1:2 2:3] [--count 12] [--peaks 2 10] [--okada-per-category 20] [--threads 2]
+        [--gates 1:2 2:3] [--steeps 0 0.2] [--count 12] [--peaks 2 10] [--okada-per-category 20] [--threads 2]
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=["world"])
     parser.add_argument("--stops", nargs="+", type=float, default=[4.5, 3.0])
     parser.add_argument("--gates", nargs="+", default=None, help="LOW:HIGH gate ramps [px] (default: the module's)")
+    parser.add_argument("--steeps", nargs="+", type=float, default=None,
+                        help="the repair's STEEP values [px/px] (default: the module's)")
     parser.add_argument("--count", type=int, default=12)
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--peaks", nargs=2, type=float, default=[2.0, 10.0])
@@ -92,23 +95,26 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from microflow.methods import coarse_to_fine
+    from microflow.methods import coarse_to_fine, discontinuity_repair
 
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", UserWarning)
     labels = [f"{low:g}-{high:g} px" for low, high in BINS]
     gates = [tuple(float(v) for v in g.split(":")) for g in args.gates] if args.gates else \
         [(coarse_to_fine.GATE_LOW_PX, coarse_to_fine.GATE_HIGH_PX)]
-    lines = ["| model | STOP_PX | gate [px] | " + " | ".join(f"EPE {b}" for b in labels) + " | s/pair | "
+    steeps = args.steeps or [discontinuity_repair.STEEP]
+    lines = ["| model | STOP_PX | gate [px] | repair STEEP | " + " | ".join(f"EPE {b}" for b in labels) + " | s/pair | "
              + " | ".join(f"Okada {k} c{c}" for k in ("EPE", "near") for c in "012") + " | s/pair |"]
     lines.append("|" + "---|" * (lines[0].count("|") - 1))
-    for model, stop, (low, high) in ((m, s, g) for m in args.models for s in args.stops for g in gates):
+    for model, stop, (low, high), steep in ((m, s, g, t) for m in args.models for s in args.stops for g in gates
+                                            for t in steeps):
         coarse_to_fine.STOP_PX, coarse_to_fine.GATE_LOW_PX, coarse_to_fine.GATE_HIGH_PX = stop, low, high
+        discontinuity_repair.STEEP = steep
         real = realistic_scores(model, args.count, args.size, args.peaks, args.seed, args.border)
         okada = okada_scores(model, args.okada_per_category) if args.okada_per_category else None
         cats = okada["categories"] if okada else {}
         name = Path(model).stem if Path(model).suffix else model
-        lines.append(f"| `{name}` | {stop:g} | {low:g}-{high:g} | "
+        lines.append(f"| `{name}` | {stop:g} | {low:g}-{high:g} | {steep:g} | "
                      + " | ".join(f"{real['bins'][b]:.3f}" for b in labels) + f" | {real['s']:.1f} | "
                      + (" | ".join(f"{cats[c][k]:.4f}" for k in ("epe", "epe_near") for c in "012")
                         + f" | {okada['s']:.2f} |" if okada else " |" * 7))
