@@ -22,26 +22,27 @@ def parse_params(pairs: list[str] | None) -> dict:
     return params
 
 
-def nodata_arg(text: str) -> float | str | None:
-    """argparse type of ``--nodata``: a number, 'none' or 'auto' (:func:`microflow.io.fill.parse_nodata`);
-    anything else is passed on as given, for the API to refuse with its one-line error."""
-    from microflow.io.fill import parse_nodata
-
+def _parsed_or_text(parse, text: str):
+    """``parse(text)``, or ``text`` as given when it refuses, for the API to refuse with its one-line error
+    (an argparse type error would print the usage as well)."""
     try:
-        return parse_nodata(text)
+        return parse(text)
     except ParameterError:
         return text
+
+
+def nodata_arg(text: str) -> float | str | None:
+    """argparse type of ``--nodata``: a number, 'none' or 'auto' (:func:`microflow.io.fill.parse_nodata`)."""
+    from microflow.io.fill import parse_nodata
+
+    return _parsed_or_text(parse_nodata, text)
 
 
 def band_arg(text: str) -> int | str:
-    """argparse type of ``--band``: a positive index, 'luma' or 'auto' (:func:`microflow.io.bands.parse_band`);
-    anything else is passed on as given, for the API to refuse with its one-line error."""
+    """argparse type of ``--band``: a positive index, 'luma' or 'auto' (:func:`microflow.io.bands.parse_band`)."""
     from microflow.io.bands import parse_band
 
-    try:
-        return parse_band(text)
-    except ParameterError:
-        return text
+    return _parsed_or_text(parse_band, text)
 
 
 def add_param_option(parser: argparse.ArgumentParser) -> None:
